@@ -1,0 +1,559 @@
+/**
+ * One load connection: WebSocket (handshake and framing by hand) or a raw
+ * MessagePack-RPC TCP stream, with `pipeline` precomputed frames in flight.
+ *
+ * Hot path, per received chunk: one timestamp, frame headers walked in place,
+ * responses scanned without decoding (only error maps are decoded), latency
+ * recorded once per run of responses from the same frame, completed frames
+ * written again from the shared precomputed set, all writes of a chunk corked
+ * into one writev. Plain TCP sockets read into a per-connection reused buffer
+ * (`onread`), so no Buffer is allocated per read.
+ */
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { performance } from 'node:perf_hooks';
+import { Unpackr } from 'msgpackr';
+import {
+  INCOMPLETE,
+  INVALID,
+  NOT_UINT,
+  readUintAt,
+  skipValue,
+  uintEnd,
+} from './msgpack-scan';
+import {
+  encodeClientFrame,
+  encodeCloseFrame,
+  makeHandshake,
+  OP_BINARY,
+  OP_CLOSE,
+  OP_CONTINUATION,
+  OP_PING,
+  OP_PONG,
+  OP_TEXT,
+  parseHandshakeResponse,
+  type Handshake,
+} from './ws-frame';
+import { LoadStats, PHASE_DRAIN } from './stats';
+import type { LoadTarget } from './types';
+
+const errorUnpackr = new Unpackr({ useRecords: false });
+
+/**
+ * One read buffer for every plain-TCP connection: `onread` callbacks run one at
+ * a time on this thread, and whatever must outlive a callback is copied out.
+ */
+const sharedReadBuffer = Buffer.allocUnsafe(64 * 1024);
+const EMPTY = Buffer.alloc(0);
+
+const ST_CONNECTING = 0;
+const ST_HANDSHAKE = 1;
+const ST_OPEN = 2;
+const ST_CLOSING = 3;
+const ST_CLOSED = 4;
+
+export interface ConnectionConfig {
+  target: LoadTarget;
+  frames: readonly Buffer[];
+  batch: number;
+  stats: LoadStats;
+  /** Expected bytes of each result (verify), or null. */
+  expectedResult: Buffer | null;
+  headers?: Readonly<Record<string, string>>;
+  insecure: boolean;
+  /** Count an echoed request `[0, msgid, …]` as the answer to msgid (servers that echo bytes untouched). */
+  rawEcho: boolean;
+}
+
+/** Error from connecting or from the handshake. */
+export class ConnectError extends Error {}
+
+export class LoadConnection {
+  private readonly cfg: ConnectionConfig;
+  private readonly stats: LoadStats;
+  private readonly frames: readonly Buffer[];
+  private readonly batch: number;
+  private readonly pipeline: number;
+  private readonly totalIds: number;
+  private readonly isWs: boolean;
+  private readonly expected: Buffer | null;
+  private readonly rawEcho: boolean;
+
+  private socket: net.Socket | null = null;
+  private state = ST_CONNECTING;
+  private handshake: Handshake | null = null;
+  private running = false;
+
+  /** 1 while the request with that msgid is unanswered. */
+  private readonly outstanding: Uint8Array;
+  private readonly slotRemaining: Int32Array;
+  private readonly slotSentAt: Float64Array;
+  private readonly resendSlots: Int32Array;
+  private resendCount = 0;
+  /** Unanswered requests. */
+  inflight = 0;
+
+  /** Bytes carried over between reads (partial frame header, partial frame, partial TCP message). */
+  private stage: Buffer = EMPTY;
+  private stageLen = 0;
+  /** Fragmented WebSocket message being assembled. */
+  private frag: Buffer | null = null;
+  private fragLen = 0;
+  private fragOpcode = 0;
+
+  // Current run of responses to one slot, recorded into the histogram at once.
+  private runSlot = -1;
+  private runCount = 0;
+  private now = 0;
+
+  private closeResolvers: Array<() => void> = [];
+  /** Why the connection ended, when it ended before `close()`. */
+  endReason: string | null = null;
+
+  constructor(cfg: ConnectionConfig) {
+    this.cfg = cfg;
+    this.stats = cfg.stats;
+    this.frames = cfg.frames;
+    this.batch = cfg.batch;
+    this.pipeline = cfg.frames.length;
+    this.totalIds = this.pipeline * this.batch;
+    this.isWs = cfg.target.transport === 'ws' || cfg.target.transport === 'wss';
+    this.expected = cfg.rawEcho ? null : cfg.expectedResult;
+    this.rawEcho = cfg.rawEcho;
+    this.outstanding = new Uint8Array(this.totalIds);
+    this.slotRemaining = new Int32Array(this.pipeline);
+    this.slotSentAt = new Float64Array(this.pipeline);
+    this.resendSlots = new Int32Array(this.pipeline);
+  }
+
+  get isOpen(): boolean {
+    return this.state === ST_OPEN;
+  }
+
+  /** Connects (and for WebSocket completes the handshake). */
+  connect(timeoutMs: number): Promise<void> {
+    const { target } = this.cfg;
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const fail = (msg: string): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.state = ST_CLOSED;
+        this.socket?.destroy();
+        reject(new ConnectError(`${target.url}: ${msg}`));
+      };
+      const timer = setTimeout(() => fail(`no connection after ${timeoutMs} ms`), timeoutMs);
+      this.onOpen = () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve();
+      };
+      this.onConnectFail = fail;
+      const secure = target.transport === 'wss' || target.transport === 'tls';
+      let socket: net.Socket;
+      if (secure) {
+        socket = tls.connect({
+          host: target.host,
+          port: target.port,
+          servername: net.isIP(target.host) ? undefined : target.host,
+          rejectUnauthorized: !this.cfg.insecure,
+        });
+        socket.on('data', (chunk: Buffer) => this.onBytes(chunk, chunk.length));
+        socket.once('secureConnect', () => this.onConnected());
+      } else {
+        socket = net.connect({
+          host: target.host,
+          port: target.port,
+          onread: {
+            buffer: sharedReadBuffer,
+            callback: (n: number, buf: Uint8Array): boolean => {
+              this.onBytes(buf as Buffer, n);
+              return true;
+            },
+          },
+        });
+        socket.once('connect', () => this.onConnected());
+      }
+      this.socket = socket;
+      socket.setNoDelay(true);
+      socket.on('error', (err: NodeJS.ErrnoException) => {
+        if (this.state < ST_OPEN) fail(err.message);
+        else this.ended(`error:${err.code ?? err.message}`);
+      });
+      socket.on('end', () => {
+        if (this.state < ST_OPEN) fail('connection closed during the handshake');
+        else if (this.state === ST_OPEN) this.ended(this.isWs ? 'eof-without-close-frame' : 'tcp-eof');
+        // Half-open: finish our side.
+        socket.end();
+      });
+      socket.on('close', () => {
+        if (this.state < ST_OPEN) fail('connection closed');
+        else if (this.state === ST_OPEN) this.ended(this.isWs ? 'eof-without-close-frame' : 'tcp-eof');
+        this.state = ST_CLOSED;
+        const resolvers = this.closeResolvers;
+        this.closeResolvers = [];
+        for (const r of resolvers) r();
+      });
+    });
+  }
+
+  private onOpen: () => void = () => {};
+  private onConnectFail: (msg: string) => void = () => {};
+
+  private onConnected(): void {
+    if (this.isWs) {
+      this.state = ST_HANDSHAKE;
+      try {
+        this.handshake = makeHandshake(this.cfg.target, this.cfg.headers);
+      } catch (e) {
+        this.onConnectFail((e as Error).message);
+        return;
+      }
+      this.socket!.write(this.handshake.request);
+    } else {
+      this.state = ST_OPEN;
+      this.onOpen();
+    }
+  }
+
+  /** Sends every slot; from now on each answered slot is sent again. */
+  start(): void {
+    if (this.state !== ST_OPEN) return;
+    this.running = true;
+    const socket = this.socket!;
+    socket.cork();
+    for (let s = 0; s < this.pipeline; s++) this.sendSlot(s);
+    const t = performance.now();
+    for (let s = 0; s < this.pipeline; s++) this.slotSentAt[s] = t;
+    socket.uncork();
+  }
+
+  /** Stops sending; responses still in flight keep being counted. */
+  stop(): void {
+    this.running = false;
+  }
+
+  /** Closes (a WebSocket close frame 1000 first) and waits for the socket to close, at most `timeoutMs`. */
+  close(timeoutMs: number): Promise<void> {
+    this.running = false;
+    const socket = this.socket;
+    if (!socket || this.state === ST_CLOSED) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        socket.destroy();
+        resolve();
+      }, timeoutMs);
+      this.closeResolvers.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      if (this.state === ST_OPEN) {
+        this.state = ST_CLOSING;
+        if (this.isWs) socket.write(encodeCloseFrame(1000));
+        socket.end();
+      } else if (this.state < ST_OPEN) {
+        socket.destroy();
+      }
+    });
+  }
+
+  private ended(reason: string): void {
+    if (this.state !== ST_OPEN) return;
+    this.state = ST_CLOSING;
+    this.endReason = reason;
+    this.running = false;
+    this.stats.countClose(reason);
+    if (this.stats.phase !== PHASE_DRAIN) this.stats.droppedConnections++;
+  }
+
+  private sendSlot(s: number): void {
+    const b = this.batch;
+    const base = s * b;
+    for (let i = 0; i < b; i++) this.outstanding[base + i] = 1;
+    this.slotRemaining[s] = b;
+    this.inflight += b;
+    this.stats.requests += b;
+    this.socket!.write(this.frames[s]!);
+  }
+
+  // ---------------------------------------------------------------- reading
+
+  private appendStage(src: Uint8Array, from: number, to: number): void {
+    const n = to - from;
+    const need = this.stageLen + n;
+    if (need > this.stage.length) {
+      let size = Math.max(this.stage.length * 2, 4096);
+      while (size < need) size *= 2;
+      const grown = Buffer.allocUnsafe(size);
+      this.stage.copy(grown, 0, 0, this.stageLen);
+      this.stage = grown;
+    }
+    this.stage.set(src.subarray(from, to), this.stageLen);
+    this.stageLen = need;
+  }
+
+  private onBytes(chunk: Buffer, n: number): void {
+    if (this.state === ST_CLOSED) return;
+    this.now = performance.now();
+    let buf: Buffer;
+    let end: number;
+    if (this.stageLen > 0) {
+      this.appendStage(chunk, 0, n);
+      buf = this.stage;
+      end = this.stageLen;
+    } else {
+      buf = chunk;
+      end = n;
+    }
+    let pos = 0;
+    const socket = this.socket!;
+    socket.cork();
+    if (this.state === ST_HANDSHAKE) {
+      const r = parseHandshakeResponse(buf, end, this.handshake!.expectedAccept);
+      if (r.kind === 'incomplete') {
+        if (buf !== this.stage) this.appendStage(buf, 0, end);
+        socket.uncork();
+        return;
+      }
+      if (r.kind === 'rejected') {
+        socket.uncork();
+        this.onConnectFail(r.reason);
+        return;
+      }
+      pos = r.bodyStart;
+      this.state = ST_OPEN;
+      this.onOpen();
+    }
+    if (this.isWs) pos = this.readFrames(buf, pos, end);
+    else pos = this.readMessages(buf, pos, end, true);
+    this.flushRun();
+    // Keep what is left for the next read.
+    if (pos < 0) {
+      this.stageLen = 0;
+    } else if (buf === this.stage) {
+      if (pos > 0) buf.copyWithin(0, pos, end);
+      this.stageLen = end - pos;
+    } else if (pos < end) {
+      this.appendStage(buf, pos, end);
+    }
+    if (this.resendCount > 0) {
+      const t = performance.now();
+      for (let i = 0; i < this.resendCount; i++) this.slotSentAt[this.resendSlots[i]!] = t;
+      this.resendCount = 0;
+    }
+    socket.uncork();
+  }
+
+  /** Walks WebSocket frames in buf[pos..end); returns where the first incomplete frame starts, or -1 after a fatal error. */
+  private readFrames(buf: Buffer, pos: number, end: number): number {
+    while (end - pos >= 2) {
+      const b0 = buf[pos]!;
+      const b1 = buf[pos + 1]!;
+      let len = b1 & 0x7f;
+      let hdr = 2;
+      if (len === 126) {
+        if (end - pos < 4) break;
+        len = (buf[pos + 2]! << 8) | buf[pos + 3]!;
+        hdr = 4;
+      } else if (len === 127) {
+        if (end - pos < 10) break;
+        const hi = buf.readUInt32BE(pos + 2);
+        if (hi >= 0x200000) return this.protocolError('frame length over 2^53');
+        len = hi * 0x100000000 + buf.readUInt32BE(pos + 6);
+        hdr = 10;
+      }
+      if ((b1 & 0x80) !== 0) return this.protocolError('masked server frame');
+      if ((b0 & 0x70) !== 0) return this.protocolError('reserved bits set (no extension was negotiated)');
+      const start = pos + hdr;
+      const stop = start + len;
+      if (stop > end) break;
+      const opcode = b0 & 0x0f;
+      const fin = (b0 & 0x80) !== 0;
+      if (opcode === OP_BINARY || opcode === OP_TEXT) {
+        if (this.frag !== null) return this.protocolError('new message inside a fragmented one');
+        this.stats.frames++;
+        if (fin) {
+          if (opcode === OP_BINARY) {
+            if (this.readMessages(buf, start, stop, false) < 0) return -1;
+          } else {
+            this.stats.unexpected++;
+          }
+        } else {
+          this.fragOpcode = opcode;
+          this.frag = Buffer.allocUnsafe(Math.max(len * 2, 1024));
+          this.fragLen = 0;
+          this.appendFrag(buf, start, stop);
+        }
+      } else if (opcode === OP_CONTINUATION) {
+        if (this.frag === null) return this.protocolError('continuation without a message');
+        this.appendFrag(buf, start, stop);
+        if (fin) {
+          const msg = this.frag;
+          const msgLen = this.fragLen;
+          this.frag = null;
+          if (this.fragOpcode === OP_BINARY) {
+            if (this.readMessages(msg, 0, msgLen, false) < 0) return -1;
+          } else {
+            this.stats.unexpected++;
+          }
+        }
+      } else if (opcode === OP_CLOSE) {
+        const code = len >= 2 ? (buf[start]! << 8) | buf[start + 1]! : 1005;
+        const socket = this.socket!;
+        if (this.state === ST_OPEN) {
+          // Closed by the server: echo the close frame, then finish.
+          this.ended(String(code));
+          socket.write(encodeCloseFrame(code === 1005 ? 1000 : code));
+        }
+        // Otherwise this answers our own close frame.
+        socket.end();
+        return -1;
+      } else if (opcode === OP_PING) {
+        if (this.state === ST_OPEN) this.socket!.write(encodeClientFrame(OP_PONG, buf.subarray(start, stop)));
+      } else if (opcode === OP_PONG) {
+        // Unsolicited pong: ignore.
+      } else {
+        return this.protocolError(`unknown opcode ${opcode}`);
+      }
+      pos = stop;
+    }
+    return pos;
+  }
+
+  private appendFrag(src: Buffer, from: number, to: number): void {
+    const need = this.fragLen + (to - from);
+    if (need > this.frag!.length) {
+      const grown = Buffer.allocUnsafe(need * 2);
+      this.frag!.copy(grown, 0, 0, this.fragLen);
+      this.frag = grown;
+    }
+    src.copy(this.frag!, this.fragLen, from, to);
+    this.fragLen = need;
+  }
+
+  private protocolError(reason: string): number {
+    this.stats.protocolErrors++;
+    if (this.state === ST_OPEN) {
+      this.ended(`protocol-error:${reason}`);
+      if (this.isWs) this.socket!.write(encodeCloseFrame(1002));
+    }
+    this.socket!.end();
+    return -1;
+  }
+
+  /**
+   * Walks MessagePack-RPC responses in buf[pos..end). A stream (TCP) may end
+   * inside a message: returns where it starts. A WebSocket message must hold
+   * whole messages. Returns -1 after a fatal error.
+   */
+  private readMessages(buf: Buffer, pos: number, end: number, stream: boolean): number {
+    const stats = this.stats;
+    const measuring = stats.phase !== PHASE_DRAIN;
+    if (stream && pos < end) stats.frames++;
+    while (pos < end) {
+      const msgStart = pos;
+      // [1, msgid, error, result]: 0x94 0x01 …  (or, from an echo-everything server, our own [0, msgid, method, params])
+      const kind = pos + 1 < end ? buf[pos + 1] : 0x01;
+      if (buf[pos] === 0x94 && (kind === 0x01 || (kind === 0x00 && this.rawEcho))) {
+        const msgid = readUintAt(buf, pos + 2, end);
+        let p = uintEnd.pos;
+        if (p === INCOMPLETE) break;
+        if (msgid === NOT_UINT) {
+          // Not a response after all; skip it whole.
+          const q = skipValue(buf, msgStart, end);
+          if (q === INCOMPLETE) break;
+          if (q === INVALID) return this.protocolError('invalid MessagePack');
+          stats.unexpected++;
+          pos = q;
+          continue;
+        }
+        let errorCode: string | null = null;
+        if (kind === 0x00) {
+          p = skipValue(buf, p, end); // the method; the params stand for the result
+          if (p === INCOMPLETE) break;
+          if (p === INVALID) return this.protocolError('invalid MessagePack');
+        } else if (p < end && buf[p] === 0xc0) {
+          p++;
+        } else {
+          const q = skipValue(buf, p, end);
+          if (q === INCOMPLETE) break;
+          if (q === INVALID) return this.protocolError('invalid MessagePack');
+          errorCode = decodeErrorCode(buf, p, q);
+          p = q;
+        }
+        const resultStart = p;
+        p = skipValue(buf, p, end);
+        if (p === INCOMPLETE) break;
+        if (p === INVALID) return this.protocolError('invalid MessagePack');
+        pos = p;
+        if (msgid >= this.totalIds || this.outstanding[msgid] === 0) {
+          stats.unexpected++;
+          continue;
+        }
+        this.outstanding[msgid] = 0;
+        this.inflight--;
+        const slot = (msgid / this.batch) | 0;
+        if (!measuring) {
+          stats.late++;
+        } else {
+          stats.responses++;
+          if (errorCode === null) {
+            stats.results++;
+            const exp = this.expected;
+            if (exp !== null && (p - resultStart !== exp.length || exp.compare(buf, resultStart, p) !== 0)) {
+              stats.mismatches++;
+            }
+          } else {
+            stats.countError(errorCode);
+          }
+          if (slot !== this.runSlot) {
+            this.flushRun();
+            this.runSlot = slot;
+          }
+          this.runCount++;
+        }
+        if (--this.slotRemaining[slot] === 0) {
+          this.flushRun();
+          if (this.running) {
+            this.sendSlot(slot);
+            this.resendSlots[this.resendCount++] = slot;
+          }
+        }
+      } else {
+        const q = skipValue(buf, pos, end);
+        if (q === INCOMPLETE) break;
+        if (q === INVALID) return this.protocolError('invalid MessagePack');
+        stats.unexpected++;
+        pos = q;
+      }
+    }
+    if (pos < end && !stream) return this.protocolError('WebSocket message ends inside a MessagePack value');
+    return pos;
+  }
+
+  private flushRun(): void {
+    if (this.runCount === 0) return;
+    let us = Math.round((this.now - this.slotSentAt[this.runSlot]!) * 1000);
+    if (us < 1) us = 1;
+    this.stats.histogram.recordValueWithCount(us, this.runCount);
+    this.runCount = 0;
+    this.runSlot = -1;
+  }
+}
+
+function decodeErrorCode(buf: Buffer, start: number, end: number): string {
+  let err: unknown;
+  try {
+    err = errorUnpackr.unpack(buf.subarray(start, end));
+  } catch {
+    return '<undecodable>';
+  }
+  if (err !== null && typeof err === 'object' && !Array.isArray(err)) {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    return '<no-code>';
+  }
+  return '<non-map>';
+}

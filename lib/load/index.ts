@@ -1,0 +1,18 @@
+/**
+ * The load-generator engine: MessagePack-RPC over hand-rolled WebSocket
+ * framing or a raw TCP stream, pipelined and batched, with HDR latency
+ * percentiles. `ringloop load` is a front end to `runLoad`.
+ */
+export { runLoad } from './run';
+export { openIdleConnections } from './idle';
+export type { IdleOptions, IdleConnections } from './idle';
+export { parseTarget } from './target';
+export type {
+  LoadOptions,
+  LoadReport,
+  LoadProgress,
+  LatencySummary,
+  LoadTarget,
+  LoadTransport,
+  PayloadType,
+} from './types';

@@ -1,0 +1,117 @@
+/**
+ * Reactor options: one table drives defaults, validation, the CLI flags and
+ * the --config keys, so a bad value is refused the same way everywhere and the
+ * message always names the option as the user wrote it (`--max-inflight`).
+ */
+import { availableParallelism } from 'node:os';
+import { ConfigError } from '../errors';
+
+export interface ReactorOptions {
+  host: string;
+  port: number;
+  /** Raw-TCP MessagePack-RPC port, or null for off. */
+  tcpPort: number | null;
+  workers: number;
+  maxPayload: number;
+  maxInflight: number;
+  maxBackpressure: number;
+  /** Seconds. */
+  requestTimeout: number;
+  /** Seconds; 0 = never. */
+  idleTimeout: number;
+  /** Seconds. */
+  drainTimeout: number;
+  authTokenFile: string | null;
+  tlsCert: string | null;
+  tlsKey: string | null;
+}
+
+type Kind = 'string' | 'port' | 'int' | 'seconds' | 'path';
+
+interface Spec {
+  flag: string;
+  key: keyof ReactorOptions;
+  kind: Kind;
+  min?: number;
+  max?: number;
+  nullable?: boolean;
+  help: string;
+}
+
+const MiB = 1024 * 1024;
+
+/** Every reactor option, in --help order. */
+export const OPTION_SPECS: readonly Spec[] = [
+  { flag: 'host', key: 'host', kind: 'string', help: 'address to bind (default 127.0.0.1)' },
+  { flag: 'port', key: 'port', kind: 'port', help: 'WebSocket + HTTP port, 0 = any free port (default 9000)' },
+  { flag: 'tcp-port', key: 'tcpPort', kind: 'port', nullable: true, help: 'also serve raw-TCP MessagePack-RPC on this port (default off)' },
+  { flag: 'workers', key: 'workers', kind: 'int', min: 1, max: 256, help: 'worker threads in the pool (default cores - 1, at least 1)' },
+  { flag: 'max-payload', key: 'maxPayload', kind: 'int', min: 16, max: 256 * MiB, help: 'largest accepted message in bytes (default 1 MiB)' },
+  { flag: 'max-inflight', key: 'maxInflight', kind: 'int', min: 1, max: 1 << 20, help: 'unanswered requests per connection (default 1024)' },
+  { flag: 'max-backpressure', key: 'maxBackpressure', kind: 'int', min: 1024, max: 1024 * MiB, help: 'unsent bytes per connection before it is closed with 1008 (default 1 MiB)' },
+  { flag: 'request-timeout', key: 'requestTimeout', kind: 'seconds', min: 0.001, max: 86400, help: 'seconds before an unanswered request gets TIMEOUT (default 30)' },
+  { flag: 'idle-timeout', key: 'idleTimeout', kind: 'seconds', min: 0, max: 86400, help: 'close connections silent this many seconds, 0 = never (default 120)' },
+  { flag: 'drain-timeout', key: 'drainTimeout', kind: 'seconds', min: 0.001, max: 3600, help: 'graceful-shutdown deadline in seconds (default 10)' },
+  { flag: 'auth-token-file', key: 'authTokenFile', kind: 'path', nullable: true, help: 'file of accepted bearer tokens, one per line (default off)' },
+  { flag: 'tls-cert', key: 'tlsCert', kind: 'path', nullable: true, help: 'TLS certificate (PEM) (default off)' },
+  { flag: 'tls-key', key: 'tlsKey', kind: 'path', nullable: true, help: 'TLS private key (PEM) (default off)' },
+];
+
+export function defaultOptions(): ReactorOptions {
+  return {
+    host: '127.0.0.1',
+    port: 9000,
+    tcpPort: null,
+    workers: Math.max(1, availableParallelism() - 1),
+    maxPayload: MiB,
+    maxInflight: 1024,
+    maxBackpressure: MiB,
+    requestTimeout: 30,
+    idleTimeout: 120,
+    drainTimeout: 10,
+    authTokenFile: null,
+    tlsCert: null,
+    tlsKey: null,
+  };
+}
+
+/** Parses/validates one value given as a CLI string or a JSON config value. */
+export function parseOptionValue(spec: Spec, raw: unknown): ReactorOptions[keyof ReactorOptions] {
+  const name = `--${spec.flag}`;
+  if (raw === null && spec.nullable) return null;
+  if (spec.kind === 'string' || spec.kind === 'path') {
+    if (typeof raw !== 'string' || raw.length === 0) throw new ConfigError(`${name} must be a non-empty string`);
+    return raw;
+  }
+  let n: number;
+  if (typeof raw === 'number') n = raw;
+  else if (typeof raw === 'string' && /^\s*[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?\s*$/i.test(raw)) n = Number(raw);
+  else throw new ConfigError(`${name} must be a number, got ${JSON.stringify(raw)}`);
+  if (!Number.isFinite(n)) throw new ConfigError(`${name} must be a finite number, got ${JSON.stringify(raw)}`);
+  if (spec.kind === 'port') {
+    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${name} must be an integer port 0..65535, got ${JSON.stringify(raw)}`);
+    return n;
+  }
+  if (spec.kind === 'int' && !Number.isInteger(n)) throw new ConfigError(`${name} must be an integer, got ${JSON.stringify(raw)}`);
+  if ((spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max)) {
+    throw new ConfigError(`${name} must be between ${spec.min} and ${spec.max}, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+/** Validates a partial options object (as given to createReactor) and fills defaults. */
+export function resolveOptions(partial: Partial<ReactorOptions> = {}): ReactorOptions {
+  const out = defaultOptions();
+  const known = new Set<string>(OPTION_SPECS.map((s) => s.key));
+  for (const key of Object.keys(partial)) {
+    if (!known.has(key)) throw new ConfigError(`unknown option ${JSON.stringify(key)}`);
+  }
+  for (const spec of OPTION_SPECS) {
+    const v = partial[spec.key];
+    if (v === undefined) continue;
+    (out as unknown as Record<string, unknown>)[spec.key] = parseOptionValue(spec, v);
+  }
+  if ((out.tlsCert === null) !== (out.tlsKey === null)) throw new ConfigError('--tls-cert and --tls-key must be given together');
+  if (out.tcpPort !== null && out.tcpPort !== 0 && out.tcpPort === out.port) throw new ConfigError('--tcp-port must differ from --port');
+  return out;
+}

@@ -1,0 +1,341 @@
+/**
+ * The reactor: one thread that owns the connection table, turns transport
+ * events into EventHandler calls, batches each connection's output per
+ * event-loop turn, and runs the idle timeout and graceful shutdown.
+ */
+import pino, { type Logger } from 'pino';
+import { ConfigError, CloseCode, ErrorCode, RpcError } from '../errors';
+import { decodeFrame, encodeError, type FrameSink } from '../protocol/codec';
+import { Dispatcher } from '../rpc/dispatcher';
+import { MethodRegistry } from '../rpc/methods';
+import { RpcMetrics } from '../metrics/rpc-metrics';
+import { WebSocketTransport, WsConnection } from '../transports/websocket';
+import type { Transport, TransportHost } from '../transports/transport';
+import type { BaseConnection } from './connection';
+import { resolveOptions, type ReactorOptions } from './options';
+import type { EventHandler, MethodFn, MethodOptions, RpcMessage } from './types';
+import type { Plugin } from '../plugins/plugin';
+
+export interface CreateReactorOptions extends Partial<ReactorOptions> {
+  /** A pino logger; by default JSON lines on stdout at `logLevel`. */
+  logger?: Logger;
+  logLevel?: string;
+}
+
+export interface ListenInfo {
+  host: string;
+  port: number;
+  tcpPort: number | null;
+}
+
+type State = 'new' | 'listening' | 'draining' | 'closed';
+
+export class Reactor implements TransportHost, FrameSink {
+  readonly options: ReactorOptions;
+  readonly log: Logger;
+  readonly metrics: RpcMetrics;
+  readonly maxBackpressure: number;
+  private readonly methods = new MethodRegistry();
+  private readonly dispatcher: Dispatcher;
+  private readonly handlers: EventHandler[] = [];
+  /** Handlers besides the dispatcher that want onReadable; empty on the fast path. */
+  private observers: EventHandler[] = [];
+  private readonly conns = new Set<BaseConnection>();
+  private transports: Transport[] = [];
+  private readonly shutdownHooks: Array<() => unknown> = [];
+  private state: State = 'new';
+  private closing: Promise<void> | null = null;
+  private owner = 'application';
+  private tickTimers: NodeJS.Timeout[] = [];
+  private idleTimer: NodeJS.Timeout | null = null;
+  reading: BaseConnection | null = null;
+  clock = Date.now();
+  private dirty: BaseConnection[] = [];
+  private flushScheduled = false;
+  private readonly flushAll = (): void => {
+    this.flushScheduled = false;
+    const list = this.dirty;
+    this.dirty = [];
+    for (const c of list) if (c.dirty) c.flush(true);
+  };
+
+  constructor(opts: CreateReactorOptions = {}) {
+    const { logger, logLevel, ...rest } = opts;
+    this.options = resolveOptions(rest);
+    this.maxBackpressure = this.options.maxBackpressure;
+    this.log = logger ?? pino({ level: logLevel ?? 'info', base: { pid: process.pid } });
+    this.metrics = new RpcMetrics(() => this.dispatcher.pending);
+    this.dispatcher = new Dispatcher(
+      this.methods,
+      { maxInflight: this.options.maxInflight, requestTimeoutMs: Math.round(this.options.requestTimeout * 1000) },
+      this.log,
+      this.metrics,
+    );
+    this.handlers.push(this.dispatcher);
+  }
+
+  get draining(): boolean {
+    return this.state === 'draining' || this.state === 'closed';
+  }
+
+  get connectionCount(): number {
+    return this.conns.size;
+  }
+
+  /** Registers a method. `fn` may return a value or a promise; throw RpcError for a specific code. */
+  method(name: string, fn: MethodFn, options?: MethodOptions): this {
+    this.methods.add(name, fn, options, this.owner);
+    return this;
+  }
+
+  /** Adds an EventHandler; it sees every connection's events after the RPC dispatcher. */
+  handler(h: EventHandler): this {
+    this.handlers.push(h);
+    if (h.onReadable) this.observers.push(h);
+    if (h.onTick && this.state === 'listening') this.startTick(h);
+    return this;
+  }
+
+  /** Runs a plugin's setup; methods it registers are attributed to it in error messages. */
+  async register<O>(plugin: Plugin<O>, options: O): Promise<this> {
+    if (this.state !== 'new') throw new ConfigError(`plugin ${plugin.name}: register plugins before listen()`);
+    const prev = this.owner;
+    this.owner = `plugin ${plugin.name}`;
+    try {
+      await plugin.setup(this, options);
+    } catch (e) {
+      if (e instanceof ConfigError) throw e;
+      throw new ConfigError(`plugin ${plugin.name} failed in setup: ${(e as Error).message ?? String(e)}`);
+    } finally {
+      this.owner = prev;
+    }
+    return this;
+  }
+
+  /** Runs during graceful shutdown, after in-flight requests finish and before connections close. */
+  onShutdown(fn: () => unknown): this {
+    this.shutdownHooks.push(fn);
+    return this;
+  }
+
+  async listen(): Promise<ListenInfo> {
+    if (this.state !== 'new') throw new Error('listen() called twice');
+    this.state = 'listening';
+    const ws = new WebSocketTransport(this);
+    this.transports = [ws];
+    let port: number;
+    try {
+      port = await ws.listen();
+    } catch (e) {
+      this.state = 'closed';
+      this.metrics.close();
+      throw e;
+    }
+    this.startIdleTick();
+    for (const h of this.handlers) if (h.onTick) this.startTick(h);
+    const info: ListenInfo = { host: this.options.host, port, tcpPort: null };
+    this.log.info({ ...info, transports: this.transports.map((t) => t.name), methods: this.methods.names() }, 'listening');
+    return info;
+  }
+
+  /** Graceful shutdown (CONTRACT.md): stop accepting, finish in-flight work, close 1001. Resolves when done. */
+  close(): Promise<void> {
+    if (this.closing === null) this.closing = this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    const started = Date.now();
+    const drainMs = this.options.drainTimeout * 1000;
+    const wasListening = this.state === 'listening';
+    this.state = 'draining';
+    for (const t of this.transports) t.stopAccepting();
+    this.log.info({ connections: this.conns.size, inflight: this.dispatcher.pending }, 'shutdown: stopped accepting');
+    // Keep a slice of the deadline for answering, closing and the pool.
+    const margin = Math.min(500, drainMs * 0.2);
+    const waitMs = Math.max(0, drainMs - margin - (Date.now() - started));
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      this.dispatcher.drain().then(() => false),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), waitMs))),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) this.log.warn({ inflight: this.dispatcher.pending }, 'shutdown: drain deadline reached, answering SHUTTING_DOWN');
+    else this.log.info('shutdown: in-flight requests finished');
+    this.dispatcher.abortAll();
+    this.flushAll();
+    for (const fn of this.shutdownHooks) {
+      try {
+        await fn();
+      } catch (e) {
+        this.log.error({ err: (e as Error).message }, 'shutdown hook failed');
+      }
+    }
+    for (const c of [...this.conns]) c.close(CloseCode.GOING_AWAY, 'server shutting down');
+    // Let the 1001 close frames leave before sockets are force-closed.
+    if (wasListening) await new Promise((r) => setTimeout(r, 50));
+    for (const t of this.transports) t.closeAll();
+    for (const t of this.tickTimers) clearTimeout(t);
+    this.tickTimers = [];
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.dispatcher.close();
+    this.metrics.close();
+    this.state = 'closed';
+    this.log.info({ ms: Date.now() - started }, 'shutdown: complete');
+  }
+
+  // ---- TransportHost: called by transports ----
+
+  connectionOpened(conn: BaseConnection): void {
+    this.conns.add(conn);
+    this.metrics.connections[conn.transport].inc();
+    this.metrics.connectionsOpened.labels({ transport: conn.transport }).inc();
+    this.log.debug({ conn: conn.id, transport: conn.transport, remote: conn.remoteAddress }, 'connection open');
+    for (const h of this.handlers) {
+      if (h.onOpen) this.guard(h, () => h.onOpen!(conn));
+    }
+  }
+
+  frame(conn: BaseConnection, bytes: Uint8Array): void {
+    conn.lastSeen = this.clock;
+    conn.pinged = false;
+    const m = this.metrics;
+    m.framesIn.inc();
+    m.bytesIn.inc(bytes.length);
+    const d = this.dispatcher;
+    const t0 = performance.now();
+    d.frameStart = t0;
+    d.frameEpoch = Date.now();
+    d.syncAnswered = 0;
+    this.reading = conn;
+    let err;
+    try {
+      err = decodeFrame(bytes, this);
+    } finally {
+      this.reading = null;
+    }
+    if (d.syncAnswered > 0) m.duration.observeMany((performance.now() - t0) / 1000, d.syncAnswered);
+    if (conn.dirty) conn.flush(false); // inside the native callback: already corked
+    if (err !== null) {
+      m.protocolErrors.labels({ code: String(err.close) }).inc();
+      this.log.debug({ conn: conn.id, code: err.close, reason: err.reason }, 'closing connection: bad input');
+      conn.close(err.close, err.reason);
+    }
+  }
+
+  touched(conn: BaseConnection): void {
+    conn.lastSeen = this.clock;
+    conn.pinged = false;
+  }
+
+  writable(conn: BaseConnection): void {
+    for (const h of this.handlers) {
+      if (h.onWritable) this.guard(h, () => h.onWritable!(conn));
+    }
+  }
+
+  connectionClosed(conn: BaseConnection, code: number, reason: string): void {
+    if (!conn.open) return;
+    conn.open = false;
+    this.conns.delete(conn);
+    this.metrics.connections[conn.transport].dec();
+    this.metrics.closes.labels({ transport: conn.transport, code: String(code) }).inc();
+    this.log.debug({ conn: conn.id, code, reason }, 'connection closed');
+    for (const h of this.handlers) {
+      if (h.onClose) this.guard(h, () => h.onClose!(conn, code, reason));
+    }
+  }
+
+  scheduleFlush(conn: BaseConnection): void {
+    this.dirty.push(conn);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      // After the timers/IO phase: every answer produced this turn leaves in one write per connection.
+      setImmediate(this.flushAll);
+    }
+  }
+
+  renderMetrics(): string {
+    return this.metrics.render();
+  }
+
+  // ---- FrameSink: called by the codec for each message of the frame being read ----
+
+  request(msgid: number, method: string, params: unknown[]): void {
+    const conn = this.reading!;
+    this.dispatcher.request(conn, msgid, method, params);
+    if (this.observers.length > 0) this.observe(conn, { kind: 'request', msgid, method, params });
+  }
+
+  notification(method: string, params: unknown[]): void {
+    const conn = this.reading!;
+    this.dispatcher.notification(conn, method, params);
+    if (this.observers.length > 0) this.observe(conn, { kind: 'notification', msgid: -1, method, params });
+  }
+
+  invalid(msgid: number, reason: string): void {
+    this.metrics.countError(ErrorCode.INVALID_REQUEST);
+    this.dispatcher.syncAnswered++;
+    this.reading!.write(encodeError(msgid, new RpcError(ErrorCode.INVALID_REQUEST, reason).toBody()));
+  }
+
+  private observe(conn: BaseConnection, msg: RpcMessage): void {
+    for (const h of this.observers) this.guard(h, () => h.onReadable!(conn, msg));
+  }
+
+  /** A throwing handler is logged and skipped; it never takes the reactor or other connections down. */
+  private guard(h: EventHandler, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.log.error({ err: (e as Error)?.message ?? String(e), handler: h.constructor?.name }, 'event handler threw');
+    }
+  }
+
+  private startIdleTick(): void {
+    const idleMs = this.options.idleTimeout * 1000;
+    const period = idleMs > 0 ? Math.min(1000, Math.max(50, idleMs / 4)) : 1000;
+    const tick = (): void => {
+      const now = (this.clock = Date.now());
+      if (idleMs > 0 && this.state === 'listening') {
+        for (const c of this.conns) {
+          const silent = now - c.lastSeen;
+          if (silent >= idleMs) {
+            c.close(CloseCode.IDLE_TIMEOUT, 'idle timeout');
+          } else if (silent >= idleMs / 2 && !c.pinged && c instanceof WsConnection) {
+            // A live peer answers with a pong, which counts as traffic.
+            c.pinged = true;
+            c.ping();
+          }
+        }
+      }
+      if (this.state === 'listening') this.idleTimer = setTimeout(tick, period).unref();
+    };
+    this.idleTimer = setTimeout(tick, period).unref();
+  }
+
+  private startTick(h: EventHandler): void {
+    const slot = this.tickTimers.length;
+    const run = (): void => {
+      let next: number | void = undefined;
+      try {
+        next = h.onTick!();
+      } catch (e) {
+        this.log.error({ err: (e as Error)?.message }, 'onTick threw; ticking stopped for this handler');
+      }
+      if (typeof next === 'number' && next > 0 && this.state === 'listening') {
+        const t = setTimeout(run, next);
+        t.unref();
+        this.tickTimers[slot] = t;
+      }
+    };
+    const t = setTimeout(run, 0);
+    t.unref();
+    this.tickTimers.push(t);
+  }
+}
+
+/** Creates a reactor. Register methods, handlers and plugins, then `listen()`; `close()` drains gracefully. */
+export function createReactor(options: CreateReactorOptions = {}): Reactor {
+  return new Reactor(options);
+}

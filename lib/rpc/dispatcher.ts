@@ -1,0 +1,232 @@
+/**
+ * The MessagePack-RPC dispatcher: an EventHandler that runs methods, keeps
+ * per-connection in-flight counts and deadlines, and answers every request
+ * exactly once (result or error) unless its connection is gone.
+ */
+import type { Logger } from 'pino';
+import type { Connection, EventHandler, RpcMessage } from '../reactor/types';
+import type { BaseConnection } from '../reactor/connection';
+import { ErrorCode, RpcError, type RpcErrorBody } from '../errors';
+import { encodeError, encodeResult } from '../protocol/codec';
+import { Call } from './call';
+import { Deadlines } from './deadlines';
+import type { MethodRegistry } from './methods';
+import type { RpcMetrics } from '../metrics/rpc-metrics';
+
+export interface DispatcherOptions {
+  maxInflight: number;
+  requestTimeoutMs: number;
+}
+
+const MAX_NAME_IN_MESSAGE = 100;
+
+function shortName(name: string): string {
+  return name.length > MAX_NAME_IN_MESSAGE ? `${name.slice(0, MAX_NAME_IN_MESSAGE)}…` : name;
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && typeof v === 'object' && typeof (v as { then?: unknown }).then === 'function';
+}
+
+export function errorBody(e: unknown): RpcErrorBody {
+  if (e instanceof RpcError) return e.toBody();
+  const message = e instanceof Error ? e.message : typeof e === 'string' ? e : 'handler failed';
+  return { code: ErrorCode.HANDLER_ERROR, message };
+}
+
+export class Dispatcher implements EventHandler {
+  private readonly deadlines: Deadlines;
+  /** Calls of async methods not settled yet (requests and notifications). */
+  private pendingCount = 0;
+  private draining = false;
+  private idleWaiters: Array<() => void> = [];
+  /** Reactor clock of the frame being read: performance.now() and its Date.now() twin. */
+  frameStart = 0;
+  frameEpoch = 0;
+  /** Requests answered synchronously while reading the current frame (their duration is observed at flush). */
+  syncAnswered = 0;
+
+  constructor(
+    private readonly methods: MethodRegistry,
+    private readonly opts: DispatcherOptions,
+    private readonly log: Logger,
+    private readonly metrics: RpcMetrics,
+  ) {
+    this.deadlines = new Deadlines((call) => this.expire(call));
+  }
+
+  get pending(): number {
+    return this.pendingCount;
+  }
+
+  onReadable(conn: Connection, msg: RpcMessage): void {
+    const c = conn as BaseConnection;
+    if (msg.kind === 'request') this.request(c, msg.msgid, msg.method, msg.params);
+    else this.notification(c, msg.method, msg.params);
+  }
+
+  onClose(conn: Connection): void {
+    const c = conn as BaseConnection;
+    const calls = c.calls;
+    if (calls === null) return;
+    c.calls = null;
+    for (const call of calls) {
+      this.settle(call);
+      call.abort('connection closed');
+    }
+  }
+
+  request(conn: BaseConnection, msgid: number, method: string, params: unknown[]): void {
+    if (this.draining) return this.refuse(conn, msgid, ErrorCode.SHUTTING_DOWN, 'server is shutting down');
+    if (conn.inflight >= this.opts.maxInflight) {
+      return this.refuse(conn, msgid, ErrorCode.OVERLOADED, `more than ${this.opts.maxInflight} requests in flight on this connection`);
+    }
+    const entry = this.methods.get(method);
+    if (entry === undefined) return this.refuse(conn, msgid, ErrorCode.METHOD_NOT_FOUND, `method "${shortName(method)}" not found`);
+    const timeoutMs = entry.timeoutMs ?? this.opts.requestTimeoutMs;
+    const call = new Call(conn, msgid, method, this.frameEpoch + timeoutMs, this.log, this.frameStart, timeoutMs);
+    let result: unknown;
+    try {
+      result = entry.fn(params, call);
+    } catch (e) {
+      this.answerError(call, errorBody(e), true);
+      return;
+    }
+    if (isThenable(result)) {
+      this.track(call);
+      result.then(
+        (v) => this.finish(call, v),
+        (e) => this.fail(call, e),
+      );
+    } else {
+      this.answerResult(call, result, true);
+    }
+  }
+
+  notification(conn: BaseConnection, method: string, params: unknown[]): void {
+    const entry = this.methods.get(method);
+    if (this.draining || entry === undefined || conn.inflight >= this.opts.maxInflight) {
+      // Notifications are never answered; count what was dropped so it is not silent.
+      this.metrics.notificationsDropped.inc();
+      this.log.debug({ conn: conn.id, method: shortName(method) }, 'notification dropped');
+      return;
+    }
+    this.metrics.notifications.inc();
+    const timeoutMs = entry.timeoutMs ?? this.opts.requestTimeoutMs;
+    const call = new Call(conn, -1, method, this.frameEpoch + timeoutMs, this.log, this.frameStart, timeoutMs);
+    let result: unknown;
+    try {
+      result = entry.fn(params, call);
+    } catch (e) {
+      this.log.debug({ conn: conn.id, method: shortName(method), err: errorBody(e).message }, 'notification failed');
+      return;
+    }
+    if (isThenable(result)) {
+      this.track(call);
+      result.then(
+        () => this.finish(call, undefined),
+        (e) => this.fail(call, e),
+      );
+    }
+  }
+
+  /** Graceful shutdown, step 2: new requests get SHUTTING_DOWN; resolves when nothing is running. */
+  drain(): Promise<void> {
+    this.draining = true;
+    if (this.pendingCount === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Shutdown deadline: everything still running is answered SHUTTING_DOWN now. */
+  abortAll(): void {
+    for (const call of [...this.deadlines.pending()]) {
+      this.settle(call);
+      call.abort('server shutting down');
+      if (call.msgid >= 0) this.sendError(call, { code: ErrorCode.SHUTTING_DOWN, message: 'server shut down before the request finished' });
+    }
+    this.deadlines.close();
+  }
+
+  close(): void {
+    this.deadlines.close();
+  }
+
+  private track(call: Call): void {
+    const conn = call.conn;
+    conn.inflight++;
+    this.pendingCount++;
+    (conn.calls ??= new Set()).add(call);
+    this.deadlines.add(call);
+  }
+
+  /** Unlinks a tracked call; false if it was already settled. */
+  private settle(call: Call): boolean {
+    if (call.settled) return false;
+    call.settled = true;
+    this.deadlines.remove(call);
+    const conn = call.conn;
+    conn.inflight--;
+    conn.calls?.delete(call);
+    if (--this.pendingCount === 0 && this.idleWaiters.length > 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+    return true;
+  }
+
+  private finish(call: Call, value: unknown): void {
+    if (!this.settle(call)) return; // timed out, cancelled or shut down: the client already has its answer
+    if (call.msgid >= 0) this.answerResult(call, value, false);
+  }
+
+  private fail(call: Call, e: unknown): void {
+    if (!this.settle(call)) return;
+    if (call.msgid >= 0) this.answerError(call, errorBody(e), false);
+    else this.log.debug({ conn: call.conn.id, method: shortName(call.method), err: errorBody(e).message }, 'notification failed');
+  }
+
+  private expire(call: Call): void {
+    this.settle(call);
+    call.abort('request timed out');
+    if (call.msgid >= 0) {
+      this.sendError(call, { code: ErrorCode.TIMEOUT, message: `no answer within ${call.timeoutMs / 1000} s` });
+    }
+  }
+
+  private answerResult(call: Call, value: unknown, sync: boolean): void {
+    let bytes: Buffer;
+    try {
+      bytes = encodeResult(call.msgid, value);
+    } catch (e) {
+      this.answerError(call, { code: ErrorCode.HANDLER_ERROR, message: `result could not be encoded: ${errorBody(e).message}` }, sync);
+      return;
+    }
+    call.conn.write(bytes);
+    this.metrics.outcome.ok.inc();
+    this.observe(call, sync);
+  }
+
+  private answerError(call: Call, body: RpcErrorBody, sync: boolean): void {
+    this.sendError(call, body);
+    if (sync) this.syncAnswered++;
+    else this.metrics.duration.observe((performance.now() - call.started) / 1000);
+  }
+
+  private observe(call: Call, sync: boolean): void {
+    if (sync) this.syncAnswered++;
+    else this.metrics.duration.observe((performance.now() - call.started) / 1000);
+  }
+
+  private sendError(call: Call, body: RpcErrorBody): void {
+    this.metrics.countError(body.code);
+    call.conn.write(encodeError(call.msgid, body));
+  }
+
+  /** Answers a request that never reached a method. */
+  private refuse(conn: BaseConnection, msgid: number, code: ErrorCode, message: string): void {
+    this.metrics.countError(code);
+    this.syncAnswered++;
+    conn.write(encodeError(msgid, { code, message }));
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * What a transport needs from the reactor, and what the reactor needs from a
+ * transport. Keeping this small lets WebSocket and raw TCP share everything else.
+ */
+import type { Logger } from 'pino';
+import type { BaseConnection, ConnectionOwner } from '../reactor/connection';
+import type { ReactorOptions } from '../reactor/options';
+import type { RpcMetrics } from '../metrics/rpc-metrics';
+
+export interface TransportHost extends ConnectionOwner {
+  readonly options: ReactorOptions;
+  readonly log: Logger;
+  readonly metrics: RpcMetrics;
+  /** Coarse wall clock (ms), refreshed by the reactor tick. */
+  readonly clock: number;
+  readonly draining: boolean;
+  connectionOpened(conn: BaseConnection): void;
+  /** One WebSocket binary message: complete MessagePack-RPC messages back to back. Only valid during the call. */
+  frame(conn: BaseConnection, bytes: Uint8Array): void;
+  /** Inbound traffic that carries no message (a pong): keeps the connection from idling out. */
+  touched(conn: BaseConnection): void;
+  writable(conn: BaseConnection): void;
+  connectionClosed(conn: BaseConnection, code: number, reason: string): void;
+  /** Prometheus text for GET /metrics. */
+  renderMetrics(): string;
+}
+
+export interface Transport {
+  readonly name: string;
+  /** Resolves with the bound port. */
+  listen(): Promise<number>;
+  /** Graceful shutdown step 1: refuse new connections, keep open ones. */
+  stopAccepting(): void;
+  /** Force-close whatever is still open (HTTP keep-alive sockets, lingering peers). */
+  closeAll(): void;
+}

@@ -1,0 +1,169 @@
+/**
+ * WebSocket + HTTP on uWebSockets.js. Everything native-layer specific lives
+ * here; see native-notes/ for the behaviours this file works around.
+ */
+import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, WebSocket } from 'uWebSockets.js';
+import { BaseConnection } from '../reactor/connection';
+import { CloseCode } from '../errors';
+import { loadUws, type Uws } from './uws-native';
+import type { Transport, TransportHost } from './transport';
+
+interface WsData {
+  remote: string;
+  conn: WsConnection | null;
+}
+
+const MAPPED_V4 = /^(?:0000:){5}ffff:([0-9a-f]{4}):([0-9a-f]{4})$/i;
+
+/** uWS reports IPv4 peers of a dual-stack socket as full-hex mapped IPv6; show them as dotted quads. */
+export function normalizeAddress(text: string): string {
+  const m = MAPPED_V4.exec(text);
+  if (!m) return text;
+  const hi = parseInt(m[1], 16);
+  const lo = parseInt(m[2], 16);
+  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+}
+
+export class WsConnection extends BaseConnection {
+  constructor(
+    host: TransportHost,
+    private readonly ws: WebSocket<WsData>,
+    remote: string,
+  ) {
+    super(host, 'ws', remote, host.clock);
+  }
+
+  protected transportSend(bytes: Uint8Array, cork: boolean): void {
+    // Outside a uWS callback an uncorked send costs one syscall each (FACTS.md).
+    if (cork) this.ws.cork(() => this.ws.send(bytes, true));
+    else this.ws.send(bytes, true);
+  }
+
+  protected transportClose(code: number, reason: string): void {
+    // end() runs the close handler synchronously, which marks us closed.
+    this.ws.end(code, reason.length > 120 ? reason.slice(0, 120) : reason);
+  }
+
+  bufferedAmount(): number {
+    return this.open ? this.ws.getBufferedAmount() : 0;
+  }
+
+  ping(): void {
+    if (this.open) this.ws.cork(() => this.ws.ping());
+  }
+}
+
+export class WebSocketTransport implements Transport {
+  readonly name = 'ws';
+  private readonly uws: Uws;
+  private readonly app: TemplatedApp;
+  private listenSocket: us_listen_socket | null = null;
+
+  constructor(private readonly host: TransportHost) {
+    this.uws = loadUws();
+    const o = host.options;
+    this.app = o.tlsCert && o.tlsKey ? this.uws.SSLApp({ cert_file_name: o.tlsCert, key_file_name: o.tlsKey }) : this.uws.App();
+    this.routes();
+  }
+
+  private routes(): void {
+    const host = this.host;
+    const o = host.options;
+    this.app.ws<WsData>('/*', {
+      compression: this.uws.DISABLED,
+      maxPayloadLength: o.maxPayload,
+      // ringloop enforces its own (lower-than-native) bound so the 1008 close frame is never dropped (FACTS.md trap).
+      maxBackpressure: 0,
+      closeOnBackpressureLimit: 0,
+      // Idle timeout and keep-alive pings are the reactor's: any duration, same rule for TCP.
+      idleTimeout: 0,
+      sendPingsAutomatically: false,
+      upgrade: (res, req, context) => {
+        // HttpRequest is only valid synchronously: copy what we need now (FACTS.md).
+        const key = req.getHeader('sec-websocket-key');
+        const protocol = req.getHeader('sec-websocket-protocol');
+        const extensions = req.getHeader('sec-websocket-extensions');
+        if (host.draining) {
+          res.writeStatus('503 Service Unavailable').end('shutting down');
+          return;
+        }
+        const remote = normalizeAddress(Buffer.from(res.getRemoteAddressAsText()).toString());
+        res.upgrade<WsData>({ remote, conn: null }, key, protocol, extensions, context);
+      },
+      open: (ws) => {
+        const data = ws.getUserData();
+        const conn = new WsConnection(host, ws, data.remote);
+        data.conn = conn;
+        host.connectionOpened(conn);
+      },
+      message: (ws, message, isBinary) => {
+        const conn = ws.getUserData().conn;
+        if (conn === null || !conn.open) return;
+        if (!isBinary) {
+          conn.close(CloseCode.UNSUPPORTED_DATA, 'text messages are not accepted: send binary MessagePack');
+          return;
+        }
+        host.frame(conn, new Uint8Array(message));
+      },
+      pong: (ws) => {
+        const conn = ws.getUserData().conn;
+        if (conn !== null) host.touched(conn);
+      },
+      drain: (ws) => {
+        const conn = ws.getUserData().conn;
+        if (conn !== null) host.writable(conn);
+      },
+      close: (ws, code, message) => {
+        const data = ws.getUserData();
+        const conn = data.conn;
+        if (conn === null) return;
+        data.conn = null;
+        host.connectionClosed(conn, code, Buffer.from(message).toString());
+      },
+    });
+    // A WebSocket may be opened on any path, /metrics and /healthz included: yield upgrades to the ws route.
+    const isUpgrade = (req: HttpRequest): boolean => req.getHeader('upgrade') !== '';
+    this.app.get('/healthz', (res, req) => {
+      if (isUpgrade(req)) return void req.setYield(true);
+      if (host.draining) res.writeStatus('503 Service Unavailable').end('draining');
+      else res.writeStatus('200 OK').end('ok');
+    });
+    this.app.get('/metrics', (res, req) => {
+      if (isUpgrade(req)) return void req.setYield(true);
+      const body = host.renderMetrics();
+      res.writeStatus('200 OK').writeHeader('Content-Type', 'text/plain; version=0.0.4; charset=utf-8').end(body);
+    });
+    this.app.any('/*', (res: HttpResponse) => {
+      res.writeStatus('404 Not Found').end('not found');
+    });
+  }
+
+  listen(): Promise<number> {
+    const { host, port } = this.host.options;
+    return new Promise((resolve, reject) => {
+      // Exclusive: a forgotten old instance must not silently share the port (SO_REUSEPORT is uWS's default, FACTS.md).
+      const listen = this.app.listen as unknown as (h: string, p: number, opts: number, cb: (t: us_listen_socket | false) => void) => void;
+      listen.call(this.app, host, port, (this.uws as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT: number }).LIBUS_LISTEN_EXCLUSIVE_PORT, (token) => {
+        if (!token) {
+          reject(new Error(`cannot listen on ${host}:${port} (address in use or not available)`));
+          return;
+        }
+        this.listenSocket = token;
+        resolve(this.uws.us_socket_local_port(token));
+      });
+    });
+  }
+
+  stopAccepting(): void {
+    if (this.listenSocket) {
+      this.uws.us_listen_socket_close(this.listenSocket);
+      this.listenSocket = null;
+    }
+  }
+
+  closeAll(): void {
+    this.stopAccepting();
+    // Present in v20.30 but missing from its .d.ts: closes listeners and force-closes every socket.
+    (this.app as unknown as { close?: () => void }).close?.();
+  }
+}

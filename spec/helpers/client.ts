@@ -1,0 +1,180 @@
+/**
+ * Test clients over real sockets: a MessagePack-RPC client on the `ws`
+ * library, plus helpers to start reactors in-process or as a CLI process.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import WebSocket from 'ws';
+import { decodeAny, encodeNotification, encodeRequest } from '../../lib/protocol/codec';
+import { createReactor, type CreateReactorOptions, type Reactor } from '../../lib/reactor/reactor';
+import { demoPlugin } from '../../lib/plugins/demo';
+
+export interface Reply {
+  msgid: number;
+  error: { code: string; message: string; data?: unknown } | null;
+  result: unknown;
+}
+
+export interface Closed {
+  code: number;
+  reason: string;
+}
+
+export class RpcClient {
+  readonly replies: Reply[] = [];
+  readonly frames: Buffer[] = [];
+  private waiters = new Map<number, (r: Reply) => void>();
+  private nextId = 1;
+  readonly closed: Promise<Closed>;
+
+  private constructor(readonly ws: WebSocket) {
+    this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    ws.on('error', () => undefined);
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (!isBinary) throw new Error('server sent a text frame');
+      this.frames.push(data);
+      for (const m of decodeAny(data)) {
+        const [type, msgid, error, result] = m as [number, number, Reply['error'], unknown];
+        if (type !== 1) throw new Error(`server sent message type ${type}`);
+        const r: Reply = { msgid, error, result };
+        this.replies.push(r);
+        const w = this.waiters.get(msgid);
+        if (w) {
+          this.waiters.delete(msgid);
+          w(r);
+        }
+      }
+    });
+  }
+
+  static connect(url: string, options?: WebSocket.ClientOptions): Promise<RpcClient> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, options);
+      const c = new RpcClient(ws);
+      ws.once('open', () => resolve(c));
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+      ws.once('error', reject);
+    });
+  }
+
+  id(): number {
+    return this.nextId++;
+  }
+
+  /** Resolves with the reply to msgid (whenever it arrives). */
+  reply(msgid: number): Promise<Reply> {
+    const have = this.replies.find((r) => r.msgid === msgid);
+    if (have) return Promise.resolve(have);
+    return new Promise((resolve) => this.waiters.set(msgid, resolve));
+  }
+
+  call(method: string, params: unknown[]): Promise<Reply> {
+    const id = this.id();
+    this.ws.send(encodeRequest(id, method, params));
+    return this.reply(id);
+  }
+
+  notify(method: string, params: unknown[]): void {
+    this.ws.send(encodeNotification(method, params));
+  }
+
+  sendRaw(bytes: Uint8Array | string, binary = true): void {
+    this.ws.send(bytes, { binary });
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}
+
+export interface TestServer {
+  reactor: Reactor;
+  port: number;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** An in-process reactor with the demo plugin on a free port; logs off unless RINGLOOP_TEST_LOG is set. */
+export async function startReactor(opts: CreateReactorOptions = {}, setup?: (r: Reactor) => void | Promise<void>): Promise<TestServer> {
+  const reactor = createReactor({ port: 0, logLevel: process.env.RINGLOOP_TEST_LOG ?? 'silent', ...opts });
+  await reactor.register(demoPlugin, undefined);
+  if (setup) await setup(reactor);
+  const { port } = await reactor.listen();
+  return { reactor, port, url: `ws://127.0.0.1:${port}`, close: () => reactor.close() };
+}
+
+export const ROOT = path.resolve(__dirname, '../../..');
+export const BIN = path.join(ROOT, 'bin', 'ringloop.js');
+
+export interface CliServer {
+  proc: ChildProcess;
+  port: number;
+  url: string;
+  logs: Array<Record<string, unknown>>;
+  stdout: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Runs `ringloop <args>` and waits for its "listening" line. */
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliServer> {
+  const proc = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  const logs: Array<Record<string, unknown>> = [];
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      buf += d.toString();
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        try {
+          const j = JSON.parse(line) as Record<string, unknown>;
+          logs.push(j);
+          if (j.msg === 'listening') {
+            const port = j.port as number;
+            resolve({ proc, port, url: `ws://127.0.0.1:${port}`, logs, stdout: () => out, exited });
+          }
+        } catch {
+          /* not a log line */
+        }
+      }
+    });
+    proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    void exited.then(({ code }) => reject(new Error(`ringloop exited ${code} before listening: ${err.trim()}`)));
+  });
+}
+
+/** Runs `ringloop <args>` to completion. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 10000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const t = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`ringloop ${args.join(' ')} did not exit within ${timeoutMs} ms; stdout: ${stdout.slice(-500)}`));
+    }, timeoutMs);
+    proc.on('exit', (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+export function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** HTTP GET over a real socket. */
+export async function httpGet(port: number, p: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; type: string | null }> {
+  const res = await fetch(`http://127.0.0.1:${port}${p}`, { headers });
+  return { status: res.status, body: await res.text(), type: res.headers.get('content-type') };
+}
