@@ -134,7 +134,9 @@ export class Reactor implements TransportHost, FrameSink {
     this.startIdleTick();
     for (const h of this.handlers) if (h.onTick) this.startTick(h);
     const info: ListenInfo = { host: this.options.host, port, tcpPort: null };
-    this.log.info({ ...info, transports: this.transports.map((t) => t.name), methods: this.methods.names() }, 'listening');
+    // Scripts wait for this line: it is printed even when --log-level is above info (not when silent).
+    const announce = this.log.level === 'silent' || this.log.isLevelEnabled('info') ? this.log : this.log.child({}, { level: 'info' });
+    announce.info({ ...info, transports: this.transports.map((t) => t.name), methods: this.methods.names() }, 'listening');
     return info;
   }
 

@@ -1,0 +1,76 @@
+import { expect } from 'chai';
+import http from 'node:http';
+import { encodeRequest } from '../lib/protocol/codec';
+import { delay, RpcClient, startCli } from './helpers/client';
+
+function keepAliveGet(agent: http.Agent, port: number, path: string): Promise<{ status: number; body: string; reused: boolean }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path, agent }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode!, body, reused: req.reusedSocket }));
+    });
+    req.on('error', reject);
+  });
+}
+
+describe('graceful shutdown (SIGTERM / SIGINT)', () => {
+  it('finishes in-flight requests, refuses new work, closes 1001 and exits 0', async function () {
+    this.timeout(15000);
+    const srv = await startCli(['serve', '--port', '0', '--drain-timeout', '5']);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    expect((await keepAliveGet(agent, srv.port, '/healthz')).status).to.equal(200);
+    const c = await RpcClient.connect(srv.url);
+    c.sendRaw(Buffer.concat([101, 102, 103].map((id) => encodeRequest(id, 'sleep', [600]))));
+    await delay(100);
+    const t0 = Date.now();
+    srv.proc.kill('SIGTERM');
+    await delay(100);
+    // Step 1: new connections are refused; a kept-alive HTTP connection sees 503.
+    let refused = false;
+    try {
+      await RpcClient.connect(srv.url);
+    } catch {
+      refused = true;
+    }
+    expect(refused, 'new WebSocket refused while draining').to.equal(true);
+    const hz = await keepAliveGet(agent, srv.port, '/healthz');
+    expect(hz.reused).to.equal(true);
+    expect(hz.status).to.equal(503);
+    // Step 2: new requests on open connections get SHUTTING_DOWN; running ones complete.
+    expect((await c.call('echo', ['late'])).error?.code).to.equal('SHUTTING_DOWN');
+    for (const id of [101, 102, 103]) expect((await c.reply(id)).result).to.equal(600);
+    // Step 3 and 4: closed with 1001, exit 0, well within the deadline.
+    expect((await c.closed).code).to.equal(1001);
+    const { code } = await srv.exited;
+    expect(code).to.equal(0);
+    expect(Date.now() - t0).to.be.below(3000);
+    agent.destroy();
+    const lines = srv.logs.map((l) => l.msg);
+    expect(lines).to.include.members(['shutdown: stopped accepting', 'shutdown: in-flight requests finished', 'shutdown: complete']);
+  });
+
+  it('answers requests still running at --drain-timeout with SHUTTING_DOWN, then exits 0 in time', async function () {
+    this.timeout(15000);
+    const srv = await startCli(['serve', '--port', '0', '--drain-timeout', '1']);
+    const c = await RpcClient.connect(srv.url);
+    const slow = c.call('sleep', [8000]);
+    await delay(100);
+    const t0 = Date.now();
+    srv.proc.kill('SIGINT');
+    const r = await slow;
+    expect(r.error?.code).to.equal('SHUTTING_DOWN');
+    expect((await c.closed).code).to.equal(1001);
+    const { code } = await srv.exited;
+    expect(code).to.equal(0);
+    expect(Date.now() - t0).to.be.below(1400);
+  });
+
+  it('exits 0 at once when idle', async function () {
+    const srv = await startCli(['serve', '--port', '0']);
+    const t0 = Date.now();
+    srv.proc.kill('SIGTERM');
+    expect((await srv.exited).code).to.equal(0);
+    expect(Date.now() - t0).to.be.below(1500);
+  });
+});

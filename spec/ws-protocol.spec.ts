@@ -1,0 +1,116 @@
+import { expect } from 'chai';
+import { Packr } from 'msgpackr';
+import { encodeRequest, encodeNotification } from '../lib/protocol/codec';
+import { RpcClient, startReactor, type TestServer } from './helpers/client';
+
+const raw = new Packr({ useRecords: false });
+
+describe('MessagePack-RPC over WebSocket: framing and close codes', () => {
+  let srv: TestServer;
+  before(async () => {
+    srv = await startReactor({ maxPayload: 64 * 1024 });
+  });
+  after(() => srv.close());
+
+  it('answers several requests in one frame, in one reply frame', async () => {
+    const c = await RpcClient.connect(srv.url);
+    const frame = Buffer.concat([encodeRequest(1, 'echo', ['a']), encodeRequest(2, 'add', [2, 3]), encodeNotification('echo', [1]), encodeRequest(3, 'echo', [[1, 2]])]);
+    c.sendRaw(frame);
+    const rs = await Promise.all([c.reply(1), c.reply(2), c.reply(3)]);
+    expect(rs.map((r) => r.result)).to.deep.equal(['a', 5, [1, 2]]);
+    expect(c.frames.length).to.equal(1);
+    c.close();
+  });
+
+  it('answers out of order: a fast request overtakes a slow one in the same frame', async () => {
+    const c = await RpcClient.connect(srv.url);
+    c.sendRaw(Buffer.concat([encodeRequest(10, 'sleep', [150]), encodeRequest(11, 'echo', ['fast'])]));
+    await c.reply(10);
+    expect(c.replies.map((r) => r.msgid)).to.deep.equal([11, 10]);
+    c.close();
+  });
+
+  it('answers async completions of one turn in one frame', async () => {
+    const c = await RpcClient.connect(srv.url);
+    const ids = [20, 21, 22, 23, 24];
+    c.sendRaw(Buffer.concat(ids.map((id) => encodeRequest(id, 'sleep', [50]))));
+    await Promise.all(ids.map((id) => c.reply(id)));
+    expect(c.frames.length).to.be.at.most(2);
+    c.close();
+  });
+
+  it('a text message closes with 1003', async () => {
+    const c = await RpcClient.connect(srv.url);
+    c.sendRaw('hello', false);
+    expect((await c.closed).code).to.equal(1003);
+  });
+
+  const close1007: Array<[string, Buffer]> = [
+    ['not MessagePack (0xc1)', Buffer.from([0xc1])],
+    ['truncated value', encodeRequest(1, 'echo', ['abcdef']).subarray(0, 8)],
+    ['a frame ending inside its second message', Buffer.concat([encodeRequest(1, 'echo', [1]), Buffer.from([0x94, 0x00])])],
+    ['an extension type', Buffer.from([0x94, 0x00, 0x01, 0xa4, 0x65, 0x63, 0x68, 0x6f, 0x91, 0xd4, 0x01, 0x00])],
+    ['a msgpackr RegExp extension', Buffer.from([0xd5, 0x78, 0x00, 0x00])],
+    ['nesting deeper than 64', Buffer.concat([Buffer.alloc(70, 0x91), Buffer.from([0x00])])],
+  ];
+  for (const [what, bytes] of close1007) {
+    it(`${what} closes with 1007`, async () => {
+      const c = await RpcClient.connect(srv.url);
+      c.sendRaw(bytes);
+      expect((await c.closed).code).to.equal(1007);
+    });
+  }
+
+  const close1002: Array<[string, unknown]> = [
+    ['a map', { a: 1 }],
+    ['a string', 'hello'],
+    ['a response message', [1, 1, null, 1]],
+    ['an unknown message type', [3, 'x', []]],
+    ['a msgid outside uint32', [0, 2 ** 32, 'echo', [1]]],
+    ['a negative msgid', [0, -1, 'echo', [1]]],
+    ['a malformed notification', [2, 'echo']],
+    ['a notification with non-array params', [2, 'echo', 5]],
+  ];
+  for (const [what, value] of close1002) {
+    it(`${what} closes with 1002`, async () => {
+      const c = await RpcClient.connect(srv.url);
+      c.sendRaw(raw.pack(value));
+      expect((await c.closed).code).to.equal(1002);
+    });
+  }
+
+  it('a request with a readable msgid but bad shape gets INVALID_REQUEST and the connection stays open', async () => {
+    const c = await RpcClient.connect(srv.url);
+    c.sendRaw(raw.pack([0, 7, 'echo']));
+    c.sendRaw(raw.pack([0, 8, 42, []]));
+    c.sendRaw(raw.pack([0, 9, 'echo', 'notarray']));
+    for (const id of [7, 8, 9]) expect((await c.reply(id)).error?.code).to.equal('INVALID_REQUEST');
+    expect((await c.call('echo', ['still here'])).result).to.equal('still here');
+    c.close();
+  });
+
+  it('a message over --max-payload closes the connection; others keep being served', async () => {
+    const other = await RpcClient.connect(srv.url);
+    const c = await RpcClient.connect(srv.url);
+    c.sendRaw(encodeRequest(1, 'echo', ['x'.repeat(70 * 1024)]));
+    const { code } = await c.closed;
+    expect(code).to.be.oneOf([1006, 1009]);
+    expect((await other.call('echo', ['ok'])).result).to.equal('ok');
+    other.close();
+  });
+
+  it('bad input on one connection never disturbs another', async () => {
+    const good = await RpcClient.connect(srv.url);
+    const bad = await RpcClient.connect(srv.url);
+    bad.sendRaw(Buffer.from([0xc1, 0xc1]));
+    await bad.closed;
+    expect((await good.call('add', [1, 1])).result).to.equal(2);
+    good.close();
+  });
+
+  it('a WebSocket may open on any path, /metrics included', async () => {
+    const c = await RpcClient.connect(`${srv.url}/metrics`);
+    expect((await c.call('echo', [1])).result).to.equal(1);
+    c.close();
+  });
+});
