@@ -83,6 +83,8 @@ export class LoadConnection {
   private state = ST_CONNECTING;
   private handshake: Handshake | null = null;
   private running = false;
+  /** Set after a close frame or a protocol error: whatever follows is ignored. */
+  private discard = false;
 
   /** 1 while the request with that msgid is unanswered. */
   private readonly outstanding: Uint8Array;
@@ -295,7 +297,7 @@ export class LoadConnection {
   }
 
   private onBytes(chunk: Buffer, n: number): void {
-    if (this.state === ST_CLOSED) return;
+    if (this.state === ST_CLOSED || this.discard) return;
     this.now = performance.now();
     let buf: Buffer;
     let end: number;
@@ -408,6 +410,7 @@ export class LoadConnection {
           socket.write(encodeCloseFrame(code === 1005 ? 1000 : code));
         }
         // Otherwise this answers our own close frame.
+        this.discard = true;
         socket.end();
         return -1;
       } else if (opcode === OP_PING) {
@@ -435,6 +438,7 @@ export class LoadConnection {
 
   private protocolError(reason: string): number {
     this.stats.protocolErrors++;
+    this.discard = true;
     if (this.state === ST_OPEN) {
       this.ended(`protocol-error:${reason}`);
       if (this.isWs) this.socket!.write(encodeCloseFrame(1002));

@@ -48,11 +48,12 @@ export function nativeBinaryPath(p: Platform = currentPlatform()): string {
   return path.join(dir, `uws_${p.platform}_${p.arch}_${p.modules}.node`);
 }
 
-let cached: Uws | null = null;
+const loaded = new Map<string, Uws>();
 
 export function loadUws(p: Platform = currentPlatform()): Uws {
-  if (cached) return cached;
   const file = nativeBinaryPath(p);
+  const have = loaded.get(file);
+  if (have) return have;
   let mod: Uws;
   try {
     mod = require(file) as Uws;
@@ -64,7 +65,6 @@ export function loadUws(p: Platform = currentPlatform()): Uws {
   if (typeof mod.SSLApp !== 'function' || typeof mod.us_listen_socket_close !== 'function') {
     throw new NativeLayerError('the loaded uWebSockets.js is not the native build; refusing to run on its JS fallback');
   }
-  // Keep any later require('uWebSockets.js') consistent with what we loaded.
-  cached = mod;
+  loaded.set(file, mod);
   return mod;
 }
