@@ -22,10 +22,12 @@
  *   That costs nothing for frames without bin (readBin is the only copy site).
  * - uint64/int64 decode as numbers up to 2^53 and BigInt beyond (int64AsType
  *   'auto'); on the way out a JS number that is not a 32-bit integer is packed
- *   as float64 and a BigInt as int64/uint64 (msgpackr's rules).
+ *   as float64 and a BigInt as int64/uint64 (msgpackr's rules). So an integer
+ *   in 2^32..2^53 sent as uint64 echoes back as float64 (same value), and
+ *   -0.0 as integer 0.
  */
 import { Options, Packr, RESERVE_START_SPACE, Unpackr } from 'msgpackr';
-import { RpcErrorBody } from '../errors';
+import { CloseCode, RpcErrorBody } from '../errors';
 import {
   SCAN_FLAG_TRUNCATED,
   SCAN_FLAG_UNSAFE_KEY,
@@ -90,8 +92,8 @@ function close(code: 1007 | 1002, reason: string): FrameError {
 
 function scanError(): FrameError {
   return (lastScanFlags() & SCAN_FLAG_TRUNCATED) !== 0
-    ? close(1007, 'truncated MessagePack message')
-    : close(1007, 'invalid MessagePack: reserved byte 0xc1, extension type or nesting deeper than 64');
+    ? close(CloseCode.INVALID_PAYLOAD, 'truncated MessagePack message')
+    : close(CloseCode.INVALID_PAYLOAD, 'invalid MessagePack: reserved byte 0xc1, extension type or nesting deeper than 64');
 }
 
 function asBuffer(bytes: Uint8Array): Buffer {
@@ -110,24 +112,19 @@ export function decodeFrame(bytes: Uint8Array, sink: FrameSink): FrameError | nu
   const buf = asBuffer(bytes);
   const count = scanFrame(buf, 0, buf.length);
   if (count < 0) return scanError();
-  if (count === 0) return close(1007, 'empty frame');
+  if (count === 0) return close(CloseCode.INVALID_PAYLOAD, 'empty frame');
   const slow = (lastScanFlags() & SCAN_FLAG_UNSAFE_KEY) !== 0;
-  const reentrant = delivering;
   if (count === 1) {
     // the common single-message frame: no collection needed
     let value: unknown;
     try {
       value = (slow ? mapUnpackr : unpackr).unpack(buf);
     } catch {
-      return close(1007, 'undecodable MessagePack');
+      return close(CloseCode.INVALID_PAYLOAD, 'undecodable MessagePack');
     }
-    delivering = true;
-    try {
-      return slow ? deliverSlow(value, sink) : deliver(value, sink);
-    } finally {
-      delivering = reentrant;
-    }
+    return slow ? deliverSlow(value, sink) : deliver(value, sink);
   }
+  const reentrant = delivering;
   const values = reentrant ? [] : shared;
   collectInto = values;
   try {
@@ -135,7 +132,7 @@ export function decodeFrame(bytes: Uint8Array, sink: FrameSink): FrameError | nu
   } catch {
     // msgpackr refusing what the scanner accepted would be a bug; still never throw
     values.length = 0;
-    return close(1007, 'undecodable MessagePack');
+    return close(CloseCode.INVALID_PAYLOAD, 'undecodable MessagePack');
   }
   delivering = true;
   try {
@@ -157,11 +154,11 @@ function isUint32(x: unknown): x is number {
 }
 
 function deliver(v: unknown, sink: FrameSink): FrameError | null {
-  if (!Array.isArray(v)) return close(1002, 'message is not an array');
+  if (!Array.isArray(v)) return close(CloseCode.PROTOCOL_ERROR, 'message is not an array');
   const type: unknown = v[0];
   if (type === 0) {
     const id: unknown = v[1];
-    if (!isUint32(id)) return close(1002, 'request msgid is not a uint32');
+    if (!isUint32(id)) return close(CloseCode.PROTOCOL_ERROR, 'request msgid is not a uint32');
     const msgid = id >>> 0; // -0 -> 0
     if (v.length !== 4) sink.invalid(msgid, 'a request has 4 elements');
     else if (typeof v[2] !== 'string') sink.invalid(msgid, 'method must be a string');
@@ -171,17 +168,17 @@ function deliver(v: unknown, sink: FrameSink): FrameError | null {
   }
   if (type === 2) {
     if (v.length !== 3 || typeof v[1] !== 'string' || !Array.isArray(v[2])) {
-      return close(1002, 'malformed notification');
+      return close(CloseCode.PROTOCOL_ERROR, 'malformed notification');
     }
     sink.notification(v[1], v[2]);
     return null;
   }
-  return close(1002, type === 1 ? 'responses are not accepted' : 'unknown message type');
+  return close(CloseCode.PROTOCOL_ERROR, type === 1 ? 'responses are not accepted' : 'unknown message type');
 }
 
 // Same rules as deliver, on a value decoded with maps as Map.
 function deliverSlow(v: unknown, sink: FrameSink): FrameError | null {
-  if (!Array.isArray(v)) return close(1002, 'message is not an array');
+  if (!Array.isArray(v)) return close(CloseCode.PROTOCOL_ERROR, 'message is not an array');
   const type: unknown = v[0];
   if (type === 0 && isUint32(v[1]) && v.length === 4 && typeof v[2] === 'string' && Array.isArray(v[3])) {
     let params: unknown[];
@@ -201,7 +198,7 @@ function deliverSlow(v: unknown, sink: FrameSink): FrameError | null {
       params = toPlainArray(v[2]);
     } catch (e) {
       if (!(e instanceof KeyError)) throw e;
-      return close(1002, 'malformed notification: ' + e.message);
+      return close(CloseCode.PROTOCOL_ERROR, 'malformed notification: ' + e.message);
     }
     sink.notification(v[1], params);
     return null;
