@@ -102,6 +102,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   let phaseStart = performance.now();
   try {
     stats.phase = o.warmupS > 0 ? PHASE_WARMUP : PHASE_MEASURE;
+    options.onPhase?.(o.warmupS > 0 ? 'warmup' : 'measure');
     for (const c of conns) c.start();
     phaseStart = performance.now();
 
@@ -131,6 +132,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
 
     if (o.warmupS > 0) {
       await sleep(o.warmupS * 1000);
+      options.onPhase?.('measure');
       stats.resetWindow();
       stats.phase = PHASE_MEASURE;
       phaseStart = performance.now();
@@ -141,6 +143,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   }
   const measuredMs = performance.now() - phaseStart;
   stats.phase = PHASE_DRAIN;
+  options.onPhase?.('drain');
   for (const c of conns) c.stop();
   const latencyMs = stats.latency();
   const window = {

@@ -68,6 +68,8 @@ export interface LoadOptions {
    * (default 2,000 ms; 0 = close at once).
    */
   drainTimeoutMs?: number;
+  /** Called as each phase begins: `warmup` (traffic starts), `measure` (the window opens), `drain` (the window closes). */
+  onPhase?: (phase: 'warmup' | 'measure' | 'drain') => void;
   /** Called every `progressIntervalMs` (default 1,000 ms) while running. */
   onProgress?: (progress: LoadProgress) => void;
   progressIntervalMs?: number;

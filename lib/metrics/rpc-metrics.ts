@@ -22,6 +22,7 @@ export class RpcMetrics {
   readonly framesIn: CounterChild;
   readonly bytesIn: CounterChild;
   readonly protocolErrors: Counter;
+  readonly sentBy: Record<'ws' | 'tcp', { writes: CounterChild; bytes: CounterChild }>;
   readonly poolQueueDepth: GaugeChild;
   readonly poolTasks: Counter;
   private readonly lag: IntervalHistogram;
@@ -43,6 +44,12 @@ export class RpcMetrics {
       .labels();
     this.framesIn = r.counter('ringloop_frames_received_total', 'Binary frames (WebSocket) or reads (TCP) received.').labels();
     this.bytesIn = r.counter('ringloop_bytes_received_total', 'Payload bytes received.').labels();
+    const writes = r.counter('ringloop_writes_total', 'Transport writes (WebSocket frames / TCP writes) sent, by transport.');
+    const bytesOut = r.counter('ringloop_bytes_sent_total', 'Payload bytes sent, by transport.');
+    this.sentBy = {
+      ws: { writes: writes.labels({ transport: 'ws' }), bytes: bytesOut.labels({ transport: 'ws' }) },
+      tcp: { writes: writes.labels({ transport: 'tcp' }), bytes: bytesOut.labels({ transport: 'tcp' }) },
+    };
     this.protocolErrors = r.counter('ringloop_protocol_errors_total', 'Connections closed for bad input, by close code.');
     this.poolQueueDepth = r.gauge('ringloop_pool_queue_depth', 'Tasks waiting for a worker.').labels();
     this.poolTasks = r.counter('ringloop_pool_tasks_total', 'Worker-pool tasks, by outcome.');

@@ -15,12 +15,11 @@
  * at depth 2, and so on; a container (empty or not) at depth > 64 is invalid.
  * Scalars do not count, so `[[1]]` has depth 2 and a bare `1` has depth 0.
  *
- * Resumability (for the TCP stream decoder, issue 4): all state of a scan is
- * `pos`, `depth` and the remaining-count stack below. Today a stream decoder
- * re-scans a message from its start when more bytes arrive, which is cheap
- * for a few reads (strings/bin are O(1)) but quadratic for a message with
- * very many small items split over many reads; persisting (pos, depth, stack)
- * between calls turns it into a resumable scan without changing the loop.
+ * Resumability (the TCP stream decoder): all state of a scan is `pos`,
+ * `depth` and the remaining-count stack below. scanResumable() saves them in a
+ * ScanResume when the bytes run out, at the start of the item that was cut,
+ * and carries on from there when more bytes arrive: a message split over any
+ * number of reads is scanned in time linear in its bytes.
  */
 
 /** The bytes end inside the value. */
@@ -49,6 +48,72 @@ const isMap = new Uint8Array(MAX_DEPTH + 1);
 
 let flags = 0;
 
+/** Where an incomplete scan stopped, so the next read resumes instead of rescanning. */
+export class ScanResume {
+  /** Offset of the first item not yet complete, or -1 when no scan is in progress. */
+  pos = -1;
+  depth = 0;
+  flags = 0;
+  readonly remaining = new Float64Array(MAX_DEPTH + 1);
+  readonly isMap = new Uint8Array(MAX_DEPTH + 1);
+  reset(): void {
+    this.pos = -1;
+    this.depth = 0;
+    this.flags = 0;
+  }
+  /** Positions are offsets into the caller's buffer: shift them when it drops consumed bytes. */
+  shift(by: number): void {
+    if (this.pos >= 0) this.pos -= by;
+  }
+}
+
+// Set only while scanResumable runs: where an INCOMPLETE result saves its state.
+let saveTo: ScanResume | null = null;
+
+function incomplete(itemStart: number, depth: number, f: number): number {
+  flags = f;
+  const r = saveTo;
+  if (r !== null) {
+    r.pos = itemStart;
+    r.depth = depth;
+    r.flags = f;
+    for (let d = 1; d <= depth; d++) {
+      r.remaining[d] = remaining[d];
+      r.isMap[d] = isMap[d];
+    }
+  }
+  return SCAN_INCOMPLETE;
+}
+
+/**
+ * scanMessage for a byte stream: on SCAN_INCOMPLETE the state is saved in `r`;
+ * the next call (same buffer start, more bytes at the end) resumes where it stopped.
+ * `r` is reset when a result other than SCAN_INCOMPLETE is returned.
+ */
+export function scanResumable(buf: Uint8Array, start: number, end: number, r: ScanResume): number {
+  let pos = start;
+  let depth = 0;
+  flags = 0;
+  if (r.pos >= 0) {
+    pos = r.pos;
+    depth = r.depth;
+    flags = r.flags;
+    for (let d = 1; d <= depth; d++) {
+      remaining[d] = r.remaining[d];
+      isMap[d] = r.isMap[d];
+    }
+  }
+  saveTo = r;
+  let out: number;
+  try {
+    out = scanOne(buf, pos, end, depth);
+  } finally {
+    saveTo = null;
+  }
+  if (out !== SCAN_INCOMPLETE) r.reset();
+  return out;
+}
+
 /** SCAN_FLAG_* bits of the last scanMessage / scanFrame call (all messages of a frame OR'ed). */
 export function lastScanFlags(): number {
   return flags;
@@ -65,7 +130,7 @@ export function lastScanHadBin(): boolean {
  */
 export function scanMessage(buf: Uint8Array, start: number, end: number): number {
   flags = 0;
-  return scanOne(buf, start, end);
+  return scanOne(buf, start, end, 0);
 }
 
 /**
@@ -79,7 +144,7 @@ export function scanFrame(buf: Uint8Array, start: number, end: number): number {
   let count = 0;
   let pos = start;
   while (pos < end) {
-    const next = scanOne(buf, pos, end);
+    const next = scanOne(buf, pos, end, 0);
     if (next < 0) {
       if (next === SCAN_INCOMPLETE) flags |= SCAN_FLAG_TRUNCATED;
       return SCAN_INVALID;
@@ -120,14 +185,11 @@ function u32(buf: Uint8Array, p: number): number {
   return buf[p] * 0x1000000 + ((buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3]);
 }
 
-function scanOne(buf: Uint8Array, pos: number, end: number): number {
-  let depth = 0;
+function scanOne(buf: Uint8Array, pos: number, end: number, depth: number): number {
   let f = flags;
   for (;;) {
-    if (pos >= end) {
-      flags = f;
-      return SCAN_INCOMPLETE;
-    }
+    const itemStart = pos;
+    if (pos >= end) return incomplete(itemStart, depth, f);
     const b = buf[pos++];
     // n: element count of a container starting here, or -1 for a scalar
     let n = -1;
@@ -138,8 +200,7 @@ function scanOne(buf: Uint8Array, pos: number, end: number): number {
       // fixstr
       const len = b & 0x1f;
       if (pos + len > end) {
-        flags = f;
-        return SCAN_INCOMPLETE;
+        return incomplete(itemStart, depth, f);
       }
       if (len === 9 && atKey(depth) && isProtoKey(buf, pos)) f |= SCAN_FLAG_UNSAFE_KEY;
       pos += len;
@@ -178,8 +239,7 @@ function scanOne(buf: Uint8Array, pos: number, end: number): number {
         case 0xc4: // bin 8
         case 0xd9: // str 8
           if (pos + 1 > end) {
-            flags = f;
-            return SCAN_INCOMPLETE;
+            return incomplete(itemStart, depth, f);
           }
           skip = buf[pos];
           pos += 1;
@@ -188,8 +248,7 @@ function scanOne(buf: Uint8Array, pos: number, end: number): number {
         case 0xc5:
         case 0xda:
           if (pos + 2 > end) {
-            flags = f;
-            return SCAN_INCOMPLETE;
+            return incomplete(itemStart, depth, f);
           }
           skip = u16(buf, pos);
           pos += 2;
@@ -198,8 +257,7 @@ function scanOne(buf: Uint8Array, pos: number, end: number): number {
         case 0xc6:
         case 0xdb:
           if (pos + 4 > end) {
-            flags = f;
-            return SCAN_INCOMPLETE;
+            return incomplete(itemStart, depth, f);
           }
           skip = u32(buf, pos);
           pos += 4;
@@ -208,8 +266,7 @@ function scanOne(buf: Uint8Array, pos: number, end: number): number {
         case 0xdc: // array 16
         case 0xde: // map 16
           if (pos + 2 > end) {
-            flags = f;
-            return SCAN_INCOMPLETE;
+            return incomplete(itemStart, depth, f);
           }
           n = u16(buf, pos);
           pos += 2;
@@ -218,8 +275,7 @@ function scanOne(buf: Uint8Array, pos: number, end: number): number {
         case 0xdd: // array 32
         case 0xdf: // map 32
           if (pos + 4 > end) {
-            flags = f;
-            return SCAN_INCOMPLETE;
+            return incomplete(itemStart, depth, f);
           }
           n = u32(buf, pos);
           pos += 4;
@@ -232,8 +288,7 @@ function scanOne(buf: Uint8Array, pos: number, end: number): number {
       }
       if (skip !== 0) {
         if (pos + skip > end) {
-          flags = f;
-          return SCAN_INCOMPLETE;
+          return incomplete(itemStart, depth, f);
         }
         if (b >= 0xc4 && b <= 0xc6) {
           f |= SCAN_FLAG_BIN;

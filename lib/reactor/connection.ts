@@ -12,6 +12,8 @@ export interface ConnectionOwner {
   /** The connection being read right now; its output is flushed when the read ends. */
   readonly reading: BaseConnection | null;
   scheduleFlush(conn: BaseConnection): void;
+  /** One transport write of `bytes` bytes (for metrics). */
+  sent(conn: BaseConnection, bytes: number): void;
 }
 
 let nextId = 1;
@@ -73,9 +75,13 @@ export abstract class BaseConnection implements Connection {
     this.outBytes = 0;
     if (!this.open) return;
     this.transportSend(out.length === 1 ? out[0] : Buffer.concat(out, n), cork);
-    if (this.open && this.bufferedAmount() > this.owner.maxBackpressure) {
-      this.close(CloseCode.POLICY_VIOLATION, 'client not reading: backpressure limit exceeded');
-    }
+    this.owner.sent(this, n);
+    if (this.open && this.bufferedAmount() > this.owner.maxBackpressure) this.overBound();
+  }
+
+  /** The peer is not reading and --max-backpressure is passed. */
+  protected overBound(): void {
+    this.close(CloseCode.POLICY_VIOLATION, 'client not reading: backpressure limit exceeded');
   }
 
   close(code: number = CloseCode.NORMAL, reason = ''): void {

@@ -10,6 +10,7 @@ import { Dispatcher } from '../rpc/dispatcher';
 import { MethodRegistry } from '../rpc/methods';
 import { RpcMetrics } from '../metrics/rpc-metrics';
 import { WebSocketTransport, WsConnection } from '../transports/websocket';
+import { TcpTransport } from '../transports/tcp';
 import type { Transport, TransportHost } from '../transports/transport';
 import type { BaseConnection } from './connection';
 import { resolveOptions, type ReactorOptions } from './options';
@@ -48,6 +49,8 @@ export class Reactor implements TransportHost, FrameSink {
   private owner = 'application';
   private tickTimers: NodeJS.Timeout[] = [];
   private idleTimer: NodeJS.Timeout | null = null;
+  /** Where listen() bound, once it has. */
+  listenInfo: ListenInfo | null = null;
   reading: BaseConnection | null = null;
   clock = Date.now();
   private dirty: BaseConnection[] = [];
@@ -124,16 +127,24 @@ export class Reactor implements TransportHost, FrameSink {
     const ws = new WebSocketTransport(this);
     this.transports = [ws];
     let port: number;
+    let tcpPort: number | null = null;
     try {
       port = await ws.listen();
+      if (this.options.tcpPort !== null) {
+        const tcp = new TcpTransport(this);
+        this.transports.push(tcp);
+        tcpPort = await tcp.listen();
+      }
     } catch (e) {
+      for (const t of this.transports) t.closeAll();
       this.state = 'closed';
       this.metrics.close();
       throw e;
     }
     this.startIdleTick();
     for (const h of this.handlers) if (h.onTick) this.startTick(h);
-    const info: ListenInfo = { host: this.options.host, port, tcpPort: null };
+    const info: ListenInfo = { host: this.options.host, port, tcpPort };
+    this.listenInfo = info;
     // Scripts wait for this line: it is printed even when --log-level is above info (not when silent).
     const announce = this.log.level === 'silent' || this.log.isLevelEnabled('info') ? this.log : this.log.child({}, { level: 'info' });
     announce.info({ ...info, transports: this.transports.map((t) => t.name), methods: this.methods.names() }, 'listening');
@@ -255,6 +266,12 @@ export class Reactor implements TransportHost, FrameSink {
       // After the timers/IO phase: every answer produced this turn leaves in one write per connection.
       setImmediate(this.flushAll);
     }
+  }
+
+  sent(conn: BaseConnection, bytes: number): void {
+    const m = this.metrics.sentBy[conn.transport];
+    m.writes.inc();
+    m.bytes.inc(bytes);
   }
 
   renderMetrics(): string {

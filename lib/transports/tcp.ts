@@ -1,0 +1,122 @@
+/**
+ * Raw-TCP MessagePack-RPC on node:net: the same reactor, handlers, limits and
+ * metrics as WebSocket. Where WebSocket would close with a code, TCP ends the
+ * socket. Backpressure pauses reading instead of buffering without limit.
+ */
+import net from 'node:net';
+import { BaseConnection } from '../reactor/connection';
+import { StreamDecoder } from '../protocol/stream';
+import type { Transport, TransportHost } from './transport';
+
+const FORCE_CLOSE_MS = 2000;
+
+export function tcpAddress(addr: string | undefined): string {
+  if (!addr) return 'unknown';
+  return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
+}
+
+export class TcpConnection extends BaseConnection {
+  readonly decoder: StreamDecoder;
+  private paused = false;
+
+  constructor(
+    host: TransportHost,
+    readonly socket: net.Socket,
+  ) {
+    super(host, 'tcp', tcpAddress(socket.remoteAddress), host.clock);
+    this.decoder = new StreamDecoder(host.options.maxPayload);
+  }
+
+  protected transportSend(bytes: Uint8Array): void {
+    this.socket.write(bytes);
+  }
+
+  /** Over --max-backpressure: stop reading (no new requests) until the socket drains. */
+  protected override overBound(): void {
+    if (!this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
+  }
+
+  drained(): void {
+    if (this.paused && this.open) {
+      this.paused = false;
+      this.socket.resume();
+    }
+  }
+
+  protected transportClose(code: number, reason: string): void {
+    const s = this.socket;
+    // Mark closed now (TCP has no synchronous close callback), then let queued bytes leave.
+    (this.owner as TransportHost).connectionClosed(this, code, reason);
+    s.end();
+    setTimeout(() => s.destroy(), FORCE_CLOSE_MS).unref();
+  }
+
+  bufferedAmount(): number {
+    return this.open ? this.socket.writableLength : 0;
+  }
+}
+
+export class TcpTransport implements Transport {
+  readonly name = 'tcp';
+  private readonly server: net.Server;
+  private readonly sockets = new Set<net.Socket>();
+
+  constructor(private readonly host: TransportHost) {
+    this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+  }
+
+  private accept(socket: net.Socket): void {
+    const host = this.host;
+    if (host.draining) {
+      socket.destroy();
+      return;
+    }
+    this.sockets.add(socket);
+    const conn = new TcpConnection(host, socket);
+    socket.on('error', (e) => host.log.debug({ conn: conn.id, err: e.message }, 'tcp socket error'));
+    socket.on('close', () => {
+      this.sockets.delete(socket);
+      host.connectionClosed(conn, 1006, 'socket closed');
+    });
+    socket.on('drain', () => {
+      host.touched(conn); // a peer that reads is alive even if it sends nothing
+      conn.drained();
+      host.writable(conn);
+    });
+    socket.on('data', (chunk: Buffer) => {
+      if (!conn.open) return;
+      const err = conn.decoder.push(chunk, (messages) => host.frame(conn, messages));
+      if (err !== null && conn.open) {
+        host.log.debug({ conn: conn.id, err }, 'closing tcp connection: bad input');
+        host.metrics.protocolErrors.labels({ code: err === 'invalid' ? '1007' : '1009' }).inc();
+        conn.close(err === 'invalid' ? 1007 : 1009, err);
+      }
+    });
+    host.connectionOpened(conn);
+  }
+
+  listen(): Promise<number> {
+    const { host, tcpPort } = this.host.options;
+    return new Promise((resolve, reject) => {
+      const onError = (e: NodeJS.ErrnoException): void => reject(new Error(`cannot listen on tcp ${host}:${tcpPort} (${e.code ?? e.message})`));
+      this.server.once('error', onError);
+      this.server.listen({ host, port: tcpPort ?? 0, exclusive: true }, () => {
+        this.server.off('error', onError);
+        resolve((this.server.address() as net.AddressInfo).port);
+      });
+    });
+  }
+
+  stopAccepting(): void {
+    if (this.server.listening) this.server.close();
+  }
+
+  closeAll(): void {
+    this.stopAccepting();
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+  }
+}
