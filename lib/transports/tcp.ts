@@ -33,7 +33,8 @@ export class TcpConnection extends BaseConnection {
 
   /** Over --max-backpressure: stop reading (no new requests) until the socket drains. */
   protected override overBound(): void {
-    if (!this.paused) {
+    // Below Node's highWaterMark no 'drain' will come; the buffer is small then anyway.
+    if (!this.paused && this.socket.writableNeedDrain) {
       this.paused = true;
       this.socket.pause();
     }
