@@ -1,0 +1,404 @@
+/**
+ * End-to-end echo benchmark: ringloop against baseline servers, measured side
+ * by side in alternating rounds.
+ *
+ *   npx tsc -p tsconfig.json
+ *   node dist/benchmarks/e2e-echo.js            # 5 rounds, 3 s warm-up + 5 s measured each
+ *   node dist/benchmarks/e2e-echo.js --quick    # 3 rounds, 1 s + 2 s
+ *
+ * Each server runs in its own process (pinned to CPU 0 with taskset when it
+ * exists), the load client in another (pinned to CPU 1), 8 connections × 32
+ * frames in flight, 1 and 16 requests per frame, `echo` of a 32-byte string.
+ * Rounds alternate the server order; the report gives medians and the median
+ * of per-round ratios. Writes benchmarks/results/e2e-echo-<date>[-quick].json.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { runLoad, type LoadOptions, type LoadReport } from '../lib/load';
+import {
+  hasTaskset,
+  machineInfo,
+  median,
+  pinned,
+  procCpuSeconds,
+  r3,
+  ROOT,
+  serverSpecs,
+  startServer,
+  stopServer,
+  type RunningServer,
+} from './servers/harness';
+
+const SRC_RESULTS = path.join(ROOT, 'benchmarks', 'results');
+
+interface Args {
+  quick: boolean;
+  rounds: number;
+  warmupS: number;
+  durationS: number;
+  servers: string[];
+  batches: number[];
+  connections: number;
+  pipeline: number;
+  payloadBytes: number;
+  pin: boolean;
+  out: string | null;
+}
+
+function parseArgs(argv: readonly string[]): Args {
+  const a: Args = {
+    quick: false,
+    rounds: 5,
+    warmupS: 3,
+    durationS: 5,
+    servers: ['ringloop', 'uws-msgpackr', 'raw-uws-echo', 'ws-rpc'],
+    batches: [1, 16],
+    connections: 8,
+    pipeline: 32,
+    payloadBytes: 32,
+    pin: true,
+    out: null,
+  };
+  const explicit = new Set<string>();
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i]!;
+    const v = (): string => {
+      const x = argv[++i];
+      if (x === undefined) throw new Error(`${k} needs a value`);
+      explicit.add(k);
+      return x;
+    };
+    switch (k) {
+      case '--quick': a.quick = true; break;
+      case '--rounds': a.rounds = Number(v()); break;
+      case '--warmup': a.warmupS = Number(v()); break;
+      case '--duration': a.durationS = Number(v()); break;
+      case '--servers': a.servers = v().split(','); break;
+      case '--batches': a.batches = v().split(',').map(Number); break;
+      case '--connections': a.connections = Number(v()); break;
+      case '--pipeline': a.pipeline = Number(v()); break;
+      case '--payload': a.payloadBytes = Number(v()); break;
+      case '--no-pin': a.pin = false; break;
+      case '--out': a.out = v(); break;
+      default: throw new Error(`unknown argument ${k}`);
+    }
+  }
+  if (a.quick) {
+    if (!explicit.has('--rounds')) a.rounds = 3;
+    if (!explicit.has('--warmup')) a.warmupS = 1;
+    if (!explicit.has('--duration')) a.durationS = 2;
+  }
+  return a;
+}
+
+interface ChildResult {
+  report: LoadReport;
+  /** Load client CPU use over the whole child run, in cores. */
+  clientCpu: number;
+  /** Server CPU seconds used during the measured window. */
+  serverCpuSeconds: number;
+}
+
+interface ChildJob {
+  opts: LoadOptions;
+  serverPid: number;
+}
+
+/** Runs one load round in a separate (pinned) process. */
+function runLoadChild(job: ChildJob, pin: boolean): Promise<ChildResult> {
+  const [cmd, argv] = pinned(1, pin, [__filename, '--load-child', JSON.stringify(job)]);
+  const proc = spawn(cmd, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  return new Promise((resolve, reject) => {
+    proc.on('exit', (code) => {
+      const line = out.trim().split('\n').pop() ?? '';
+      if (code !== 0) return reject(new Error(`load child exited ${code}: ${err.slice(-800)}`));
+      try {
+        resolve(JSON.parse(line) as ChildResult);
+      } catch {
+        reject(new Error(`load child printed no report: ${out.slice(-400)} ${err.slice(-400)}`));
+      }
+    });
+  });
+}
+
+async function loadChildMain(json: string): Promise<void> {
+  const job = JSON.parse(json) as ChildJob;
+  const c0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  let serverCpu0 = NaN;
+  let serverCpu1 = NaN;
+  const report = await runLoad({
+    ...job.opts,
+    onPhase: (phase) => {
+      if (phase === 'measure') serverCpu0 = procCpuSeconds(job.serverPid);
+      else if (phase === 'drain') serverCpu1 = procCpuSeconds(job.serverPid);
+    },
+  });
+  const c = process.cpuUsage(c0);
+  const wallUs = Number(process.hrtime.bigint() - t0) / 1000;
+  const result: ChildResult = {
+    report,
+    clientCpu: Math.round(((c.user + c.system) / wallUs) * 100) / 100,
+    serverCpuSeconds: serverCpu1 - serverCpu0,
+  };
+  process.stdout.write(JSON.stringify(result) + '\n');
+}
+
+interface ServerSummary {
+  rounds: number;
+  requestsPerSecond: number;
+  requestsPerSecondAll: number[];
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+  maxMs: number;
+  serverCpu: number;
+  perServerCpuSecond: number;
+  clientCpu: number;
+}
+
+interface RatioSummary {
+  /** Median over rounds of ringloop req/s ÷ other req/s in the same round. */
+  medianOfRoundRatios: number;
+  ratioOfMedians: number;
+  /** Median over rounds of the ratio of requests per server CPU-second. */
+  perServerCpuSecondRatio: number;
+  roundRatios: number[];
+  goal: string;
+}
+
+interface RoundResult {
+  round: number;
+  server: string;
+  batch: number;
+  requestsPerSecond: number;
+  latencyMs: LoadReport['latencyMs'];
+  /** Server CPU use during the measured window, in cores (1.0 = one core saturated). */
+  serverCpu: number;
+  /** Requests answered per server CPU-second (efficiency; less sensitive to noisy neighbours than req/s). */
+  perServerCpuSecond: number;
+  /** Load client CPU use, in cores. */
+  clientCpu: number;
+  errors: Record<string, number>;
+  unexpected: number;
+  unanswered: number;
+  mismatches: number;
+  droppedConnections: number;
+  protocolErrors: number;
+}
+
+function fmtRate(x: number): string {
+  return x >= 1e6 ? `${(x / 1e6).toFixed(2)} M/s` : `${Math.round(x / 1000)} k/s`;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const specs = serverSpecs().filter((s) => args.servers.includes(s.name));
+  const unknown = args.servers.filter((n) => !specs.some((s) => s.name === n));
+  if (unknown.length) throw new Error(`unknown server(s): ${unknown.join(', ')}`);
+  const notes: string[] = [];
+  const available = specs.filter((s) => {
+    if (s.name.startsWith('ringloop') && !fs.existsSync(s.argv[0]!)) {
+      notes.push(`${s.name}: bin/ringloop.js not found, skipped`);
+      return false;
+    }
+    return true;
+  });
+  if (!hasTaskset && args.pin) notes.push('taskset not found: processes not pinned');
+  const command = `node ${path.relative(ROOT, __filename)} ${process.argv.slice(2).join(' ')}`.trim();
+  process.stderr.write(`${command}\n${notes.join('\n')}${notes.length ? '\n' : ''}`);
+
+  const running: RunningServer[] = [];
+  const results: RoundResult[] = [];
+  try {
+    for (const spec of available) {
+      try {
+        running.push(await startServer(spec, args.pin));
+      } catch (e) {
+        notes.push(`${spec.name}: ${(e as Error).message}`);
+        process.stderr.write(`${(e as Error).message}\n`);
+      }
+    }
+    for (let round = 0; round < args.rounds; round++) {
+      for (const batch of args.batches) {
+        // Rotate the order every round (and per batch) so no server always goes first.
+        const k = (round + batch) % running.length;
+        const order = [...running.slice(k), ...running.slice(0, k)];
+        for (const s of order) {
+          if (s.proc.exitCode !== null || s.proc.signalCode !== null) continue;
+          const opts: LoadOptions = {
+            url: `${s.spec.transport}://127.0.0.1:${s.port}`,
+            connections: args.connections,
+            pipeline: args.pipeline,
+            batch,
+            warmupS: args.warmupS,
+            durationS: args.durationS,
+            payloadBytes: args.payloadBytes,
+            payloadType: 'str',
+            rawEcho: s.spec.rawEcho,
+            drainTimeoutMs: 1000,
+          };
+          let child: ChildResult;
+          try {
+            child = await runLoadChild({ opts, serverPid: s.pid }, args.pin);
+          } catch (e) {
+            notes.push(`round ${round} ${s.spec.name} batch ${batch}: ${(e as Error).message}`);
+            process.stderr.write(`${(e as Error).message}\n`);
+            continue;
+          }
+          const r = child.report;
+          const serverCpu = r3(child.serverCpuSeconds / r.durationS);
+          // Requests answered per CPU-second the server used: robust to CPU stolen by other processes.
+          const perServerCpuSecond = child.serverCpuSeconds > 0 ? Math.round(r.responses / child.serverCpuSeconds) : NaN;
+          const rr: RoundResult = {
+            round,
+            server: s.spec.name,
+            batch,
+            requestsPerSecond: r.requestsPerSecond,
+            latencyMs: r.latencyMs,
+            serverCpu,
+            perServerCpuSecond,
+            clientCpu: child.clientCpu,
+            errors: r.errors,
+            unexpected: r.unexpected,
+            unanswered: r.unanswered,
+            mismatches: r.mismatches,
+            droppedConnections: r.droppedConnections,
+            protocolErrors: r.protocolErrors,
+          };
+          results.push(rr);
+          process.stderr.write(
+            `round ${round} batch ${String(batch).padStart(2)} ${s.spec.name.padEnd(13)} ${fmtRate(r.requestsPerSecond).padStart(10)}` +
+              `  p50 ${r.latencyMs.p50} ms  p99 ${r.latencyMs.p99} ms  server ${serverCpu} cores (${fmtRate(perServerCpuSecond)} per CPU-s)  client ${child.clientCpu}` +
+              `${Object.keys(r.errors).length ? '  errors ' + JSON.stringify(r.errors) : ''}${r.unanswered ? '  unanswered ' + r.unanswered : ''}\n`,
+          );
+        }
+      }
+    }
+  } finally {
+    await Promise.all(running.map(stopServer));
+  }
+
+  // Summaries.
+  const names = running.map((s) => s.spec.name);
+  const summary: Record<string, Record<string, ServerSummary>> = {};
+  for (const batch of args.batches) {
+    const per: Record<string, ServerSummary> = {};
+    for (const n of names) {
+      const rs = results.filter((r) => r.server === n && r.batch === batch);
+      if (!rs.length) continue;
+      per[n] = {
+        rounds: rs.length,
+        requestsPerSecond: Math.round(median(rs.map((r) => r.requestsPerSecond))),
+        requestsPerSecondAll: rs.map((r) => r.requestsPerSecond),
+        p50Ms: median(rs.map((r) => r.latencyMs.p50)),
+        p90Ms: median(rs.map((r) => r.latencyMs.p90)),
+        p99Ms: median(rs.map((r) => r.latencyMs.p99)),
+        p999Ms: median(rs.map((r) => r.latencyMs.p999)),
+        maxMs: median(rs.map((r) => r.latencyMs.max)),
+        serverCpu: median(rs.map((r) => r.serverCpu)),
+        perServerCpuSecond: Math.round(median(rs.map((r) => r.perServerCpuSecond))),
+        clientCpu: median(rs.map((r) => r.clientCpu)),
+      };
+    }
+    summary[`batch${batch}`] = per;
+  }
+  const ratios: Record<string, Record<string, RatioSummary>> = {};
+  const goals: Record<string, string> = {
+    'uws-msgpackr': '≥ 0.75 (aim 0.9)',
+    'raw-uws-echo': 'ceiling (no goal)',
+    'ws-rpc': 'context (no goal)',
+  };
+  const main = names.includes('ringloop') ? 'ringloop' : null;
+  if (main) {
+    for (const batch of args.batches) {
+      const per: Record<string, RatioSummary> = {};
+      for (const other of names) {
+        if (other === main) continue;
+        const rr: number[] = [];
+        const er: number[] = [];
+        for (let round = 0; round < args.rounds; round++) {
+          const a = results.find((r) => r.server === main && r.batch === batch && r.round === round);
+          const b = results.find((r) => r.server === other && r.batch === batch && r.round === round);
+          if (a && b && b.requestsPerSecond > 0) rr.push(a.requestsPerSecond / b.requestsPerSecond);
+          if (a && b && b.perServerCpuSecond > 0) er.push(a.perServerCpuSecond / b.perServerCpuSecond);
+        }
+        const sa = summary[`batch${batch}`]![main];
+        const sb = summary[`batch${batch}`]![other];
+        per[`${main}/${other}`] = {
+          medianOfRoundRatios: median(rr),
+          ratioOfMedians: sa && sb ? r3(sa.requestsPerSecond / sb.requestsPerSecond) : NaN,
+          perServerCpuSecondRatio: median(er),
+          roundRatios: rr.map(r3),
+          goal: goals[other] ?? '',
+        };
+      }
+      ratios[`batch${batch}`] = per;
+    }
+  }
+
+  const date = new Date().toISOString().slice(0, 10);
+  const outFile = args.out ?? path.join(SRC_RESULTS, `e2e-echo-${date}${args.quick ? '-quick' : ''}.json`);
+  const doc = {
+    benchmark: 'e2e-echo',
+    date: new Date().toISOString(),
+    command: `npx tsc -p tsconfig.json && ${command}`,
+    machine: machineInfo(),
+    setup: {
+      connections: args.connections,
+      pipeline: args.pipeline,
+      batches: args.batches,
+      method: 'echo',
+      payload: `${args.payloadBytes}-byte str`,
+      warmupS: args.warmupS,
+      durationS: args.durationS,
+      rounds: args.rounds,
+      pinning: args.pin && hasTaskset ? 'servers taskset -c 0, load client taskset -c 1' : 'none',
+      ringloopCommand: 'node bin/ringloop.js serve --port 0 --workers 1',
+    },
+    notes,
+    summary,
+    ratios,
+    rounds: results,
+  };
+  fs.mkdirSync(path.dirname(outFile), { recursive: true });
+  fs.writeFileSync(outFile, JSON.stringify(doc, null, 2) + '\n');
+
+  // Human table.
+  let table =
+    '\n| server | batch | req/s (median) | p50 ms | p99 ms | p99.9 ms | server CPU (cores) | req per server CPU-s | client CPU |\n' +
+    '|---|---|---|---|---|---|---|---|---|\n';
+  for (const batch of args.batches) {
+    for (const n of names) {
+      const s = summary[`batch${batch}`]![n];
+      if (!s) continue;
+      table += `| ${n} | ${batch} | ${fmtRate(s.requestsPerSecond)} | ${s.p50Ms} | ${s.p99Ms} | ${s.p999Ms} | ${s.serverCpu} | ${fmtRate(s.perServerCpuSecond)} | ${s.clientCpu} |\n`;
+    }
+  }
+  for (const [b, per] of Object.entries(ratios)) {
+    for (const [k, v] of Object.entries(per)) {
+      table +=
+        `\n${b} ${k}: ${v.medianOfRoundRatios} median of round ratios (${v.ratioOfMedians} ratio of medians; ` +
+        `${v.perServerCpuSecondRatio} per server CPU-s)${v.goal ? '; goal ' + v.goal : ''}`;
+    }
+  }
+  process.stdout.write(`${table}\n\nwrote ${path.relative(ROOT, outFile)}\n`);
+}
+
+if (process.argv[2] === '--load-child') {
+  loadChildMain(process.argv[3] ?? '{}').catch((e: unknown) => {
+    process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
+    process.exit(1);
+  });
+} else if (require.main === module) {
+  main().catch((e: unknown) => {
+    process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,190 @@
+/**
+ * Shared harness of the benchmark scripts (e2e-echo, idle-rss): the server
+ * table, starting/stopping servers as pinned child processes, reading a
+ * process's CPU time and RSS, and machine information for result files.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+/** dist/benchmarks/servers */
+const HERE = __dirname;
+/** Repository root. */
+export const ROOT = path.resolve(HERE, '..', '..', '..');
+
+export interface ServerSpec {
+  name: string;
+  /** argv (node and script) to start it. */
+  argv: string[];
+  /** Echoes bytes untouched (the ceiling): the client counts echoed requests as answers. */
+  rawEcho: boolean;
+  transport: 'ws' | 'tcp';
+  /** Log field holding the port to load. */
+  portField: string;
+}
+
+export function serverSpecs(): ServerSpec[] {
+  const script = (n: string): string => path.join(HERE, `${n}.js`);
+  const ringloop = path.join(ROOT, 'bin', 'ringloop.js');
+  return [
+    { name: 'ringloop', argv: [ringloop, 'serve', '--port', '0', '--workers', '1'], rawEcho: false, transport: 'ws', portField: 'port' },
+    {
+      name: 'ringloop-tcp',
+      argv: [ringloop, 'serve', '--port', '0', '--tcp-port', '0', '--workers', '1'],
+      rawEcho: false,
+      transport: 'tcp',
+      portField: 'tcpPort',
+    },
+    { name: 'uws-msgpackr', argv: [script('uws-msgpackr'), '--port', '0'], rawEcho: false, transport: 'ws', portField: 'port' },
+    { name: 'raw-uws-echo', argv: [script('raw-uws-echo'), '--port', '0'], rawEcho: true, transport: 'ws', portField: 'port' },
+    { name: 'ws-rpc', argv: [script('ws-rpc'), '--port', '0'], rawEcho: false, transport: 'ws', portField: 'port' },
+  ];
+}
+
+export const hasTaskset = ((): boolean => {
+  try {
+    return spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+  } catch {
+    return false;
+  }
+})();
+
+export function pinned(cpu: number, pin: boolean, argv: string[]): [string, string[]] {
+  if (pin && hasTaskset) return ['taskset', ['-c', String(cpu), process.execPath, ...argv]];
+  return [process.execPath, argv];
+}
+
+export interface RunningServer {
+  spec: ServerSpec;
+  proc: ChildProcess;
+  port: number;
+  pid: number;
+  stderr: string[];
+}
+
+export function startServer(spec: ServerSpec, pin: boolean): Promise<RunningServer> {
+  const [cmd, argv] = pinned(0, pin, spec.argv);
+  const proc = spawn(cmd, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const stderr: string[] = [];
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    let done = false;
+    const timer = setTimeout(() => finish(new Error(`${spec.name}: no "listening" line after 20 s; stderr: ${stderr.join('').slice(-800)}`)), 20_000);
+    const finish = (err: Error | null, port?: number): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (err) {
+        proc.kill('SIGKILL');
+        reject(err);
+      } else {
+        resolve({ spec, proc, port: port!, pid: proc.pid!, stderr });
+      }
+    };
+    proc.stderr!.on('data', (d: Buffer) => {
+      stderr.push(d.toString());
+      if (stderr.length > 50) stderr.shift();
+    });
+    proc.stdout!.on('data', (d: Buffer) => {
+      if (done) return; // keep draining so the server never blocks on a full pipe
+      buf += d.toString();
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        let obj: unknown;
+        try {
+          obj = JSON.parse(line);
+        } catch {
+          continue;
+        }
+        if (obj !== null && typeof obj === 'object') {
+          const rec = obj as Record<string, unknown>;
+          const port = rec[spec.portField];
+          if (rec['msg'] === 'listening' && typeof port === 'number' && port > 0) finish(null, port);
+        }
+      }
+    });
+    proc.on('exit', (code, sig) => finish(new Error(`${spec.name} exited (${code ?? sig}) before listening; stderr: ${stderr.join('').slice(-800)}`)));
+  });
+}
+
+export async function stopServer(s: RunningServer): Promise<void> {
+  if (s.proc.exitCode !== null || s.proc.signalCode !== null) return;
+  const exited = new Promise<void>((res) => s.proc.once('exit', () => res()));
+  s.proc.kill('SIGTERM');
+  const t = setTimeout(() => s.proc.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(t);
+}
+
+const CLK_TCK = ((): number => {
+  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+  const n = Number(r.stdout?.trim());
+  return Number.isFinite(n) && n > 0 ? n : 100;
+})();
+
+/** CPU seconds used so far by a process (all its threads). */
+export function procCpuSeconds(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+
+function pkgVersion(name: string): string {
+  try {
+    const p = JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { name?: string; version?: string };
+    return p.name && p.name !== name ? `${p.name}@${p.version ?? '?'}` : (p.version ?? '?');
+  } catch {
+    return 'missing';
+  }
+}
+
+export function machineInfo(): Record<string, unknown> {
+  const cpus = os.cpus();
+  const git = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' });
+  const dirty = spawnSync('git', ['status', '--porcelain'], { cwd: ROOT, encoding: 'utf8' });
+  return {
+    cores: cpus.length,
+    cpuModel: cpus[0]?.model ?? 'unknown',
+    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    os: `${os.type()} ${os.release()}`,
+    node: process.version,
+    loadavgAtStart: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    taskset: hasTaskset,
+    packages: {
+      'uWebSockets.js': pkgVersion('uWebSockets.js'),
+      msgpackr: pkgVersion('msgpackr'),
+      ws: pkgVersion('ws'),
+      'hdr-histogram-js': pkgVersion('hdr-histogram-js'),
+    },
+    gitCommit: git.status === 0 ? git.stdout.trim() + (dirty.stdout.trim() ? ' (+uncommitted changes)' : '') : 'unknown',
+  };
+}
+
+
+/** Resident set size of a process in bytes (VmRSS), NaN if unreadable. */
+export function procRssBytes(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return r3(s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2);
+}
+
+export function r3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
