@@ -44,8 +44,11 @@ export abstract class BaseConnection implements Connection {
     this.lastSeen = now;
   }
 
-  /** Send one buffer now. `corked` is false when already inside a native callback. */
-  protected abstract transportSend(bytes: Uint8Array, cork: boolean): void;
+  /**
+   * Send one buffer now (`cork` is false when already inside a native callback).
+   * Returns false when the bytes left at once, true when some may be buffered.
+   */
+  protected abstract transportSend(bytes: Uint8Array, cork: boolean): boolean;
   protected abstract transportClose(code: number, reason: string): void;
   abstract bufferedAmount(): number;
 
@@ -74,9 +77,9 @@ export abstract class BaseConnection implements Connection {
     const n = this.outBytes;
     this.outBytes = 0;
     if (!this.open) return;
-    this.transportSend(out.length === 1 ? out[0] : Buffer.concat(out, n), cork);
+    const backedUp = this.transportSend(out.length === 1 ? out[0] : Buffer.concat(out, n), cork);
     this.owner.sent(this, n);
-    if (this.open && this.bufferedAmount() > this.owner.maxBackpressure) this.overBound();
+    if (backedUp && this.open && this.bufferedAmount() > this.owner.maxBackpressure) this.overBound();
   }
 
   /** The peer is not reading and --max-backpressure is passed. */

@@ -218,7 +218,7 @@ export class Reactor implements TransportHost, FrameSink {
     const d = this.dispatcher;
     const t0 = performance.now();
     d.frameStart = t0;
-    d.frameEpoch = Date.now();
+    d.frameEpoch = performance.timeOrigin + t0; // one clock read per frame
     d.syncAnswered = 0;
     this.reading = conn;
     let err;

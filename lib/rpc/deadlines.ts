@@ -5,6 +5,11 @@
  */
 import type { Call } from './call';
 
+/** Deadlines are on the monotonic clock, expressed as epoch ms (frames stamp them from performance.now()). */
+function epochNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
 interface List {
   head: Call | null;
   tail: Call | null;
@@ -61,7 +66,7 @@ export class Deadlines {
   private arm(at: number): void {
     if (this.timer) clearTimeout(this.timer);
     this.armedFor = at;
-    this.timer = setTimeout(() => this.fire(), Math.max(0, at - Date.now()));
+    this.timer = setTimeout(() => this.fire(), Math.max(0, at - epochNow()));
   }
 
   private disarm(): void {
@@ -73,7 +78,7 @@ export class Deadlines {
   private fire(): void {
     this.timer = null;
     this.armedFor = Infinity;
-    const now = Date.now();
+    const now = epochNow();
     let next = Infinity;
     for (const l of this.lists.values()) {
       while (l.head !== null && l.head.deadline <= now) this.expire(l.head); // expire() removes it

@@ -40,7 +40,7 @@ export class Dispatcher implements EventHandler {
   private pendingCount = 0;
   private draining = false;
   private idleWaiters: Array<() => void> = [];
-  /** Reactor clock of the frame being read: performance.now() and its Date.now() twin. */
+  /** Clock of the frame being read: performance.now() and the same instant as epoch ms. */
   frameStart = 0;
   frameEpoch = 0;
   /** Requests answered synchronously while reading the current frame (their duration is observed at flush). */

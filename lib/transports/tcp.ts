@@ -27,8 +27,8 @@ export class TcpConnection extends BaseConnection {
     this.decoder = new StreamDecoder(host.options.maxPayload);
   }
 
-  protected transportSend(bytes: Uint8Array): void {
-    this.socket.write(bytes);
+  protected transportSend(bytes: Uint8Array): boolean {
+    return !this.socket.write(bytes) || this.socket.writableLength > 0;
   }
 
   /** Over --max-backpressure: stop reading (no new requests) until the socket drains. */

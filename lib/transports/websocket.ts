@@ -33,10 +33,13 @@ export class WsConnection extends BaseConnection {
     super(host, 'ws', remote, host.clock);
   }
 
-  protected transportSend(bytes: Uint8Array, cork: boolean): void {
+  protected transportSend(bytes: Uint8Array, cork: boolean): boolean {
     // Outside a uWS callback an uncorked send costs one syscall each (FACTS.md).
-    if (cork) this.ws.cork(() => this.ws.send(bytes, true));
-    else this.ws.send(bytes, true);
+    let status = 0;
+    if (cork) this.ws.cork(() => (status = this.ws.send(bytes, true)));
+    else status = this.ws.send(bytes, true);
+    // 1 = written out with no backpressure: no need to ask uWS for the buffered amount.
+    return status !== 1;
   }
 
   protected transportClose(code: number, reason: string): void {
@@ -103,7 +106,8 @@ export class WebSocketTransport implements Transport {
           conn.close(CloseCode.UNSUPPORTED_DATA, 'text messages are not accepted: send binary MessagePack');
           return;
         }
-        host.frame(conn, new Uint8Array(message));
+        // A Buffer view, no copy: the codec copies what outlives this callback (FACTS.md).
+        host.frame(conn, Buffer.from(message));
       },
       pong: (ws) => {
         const conn = ws.getUserData().conn;
