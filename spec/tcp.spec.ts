@@ -118,6 +118,23 @@ describe('raw TCP transport', () => {
     await small.close();
   });
 
+  it('closes a silent TCP connection after --idle-timeout; traffic keeps it open', async () => {
+    const s = await startReactor({ tcpPort: 0, idleTimeout: 0.6 });
+    const port = s.reactor.listenInfo!.tcpPort!;
+    const silent = await TcpRpcClient.connect(port);
+    const chatty = await TcpRpcClient.connect(port);
+    const t0 = Date.now();
+    const timer = setInterval(() => void chatty.call('echo', [1]), 100);
+    await silent.closed;
+    expect(Date.now() - t0).to.be.within(400, 2500);
+    await delay(400);
+    clearInterval(timer);
+    expect(chatty.socket.destroyed).to.equal(false);
+    expect((await chatty.call('echo', ['alive'])).result).to.equal('alive');
+    chatty.close();
+    await s.close();
+  });
+
   it('shares in-flight limits, metrics and graceful shutdown with WebSocket', async () => {
     const s = await startReactor({ tcpPort: 0, maxInflight: 2 });
     const c = await TcpRpcClient.connect(s.reactor.listenInfo!.tcpPort!);
