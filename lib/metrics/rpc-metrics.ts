@@ -22,6 +22,7 @@ export class RpcMetrics {
   readonly framesIn: CounterChild;
   readonly bytesIn: CounterChild;
   readonly protocolErrors: Counter;
+  readonly authFailures: Counter;
   readonly sentBy: Record<'ws' | 'tcp', { writes: CounterChild; bytes: CounterChild }>;
   readonly poolQueueDepth: GaugeChild;
   readonly poolTasks: Counter;
@@ -50,6 +51,7 @@ export class RpcMetrics {
       ws: { writes: writes.labels({ transport: 'ws' }), bytes: bytesOut.labels({ transport: 'ws' }) },
       tcp: { writes: writes.labels({ transport: 'tcp' }), bytes: bytesOut.labels({ transport: 'tcp' }) },
     };
+    this.authFailures = r.counter('ringloop_auth_failures_total', 'Clients refused by the authenticator, by transport.');
     this.protocolErrors = r.counter('ringloop_protocol_errors_total', 'Connections closed for bad input, by close code.');
     this.poolQueueDepth = r.gauge('ringloop_pool_queue_depth', 'Tasks waiting for a worker.').labels();
     this.poolTasks = r.counter('ringloop_pool_tasks_total', 'Worker-pool tasks, by outcome.');

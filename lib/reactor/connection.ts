@@ -28,6 +28,9 @@ export abstract class BaseConnection implements Connection {
   lastSeen: number;
   /** A keep-alive ping is outstanding. */
   pinged = false;
+  /** TCP with auth on: only `auth` is served until it succeeds. */
+  authPending = false;
+  authStarted = false;
   /** Async calls not yet answered, so they can be cancelled when the connection goes. */
   calls: Set<Call> | null = null;
   /** Responses queued this turn; sent as one frame by flush(). */

@@ -21,9 +21,17 @@ export interface ReactorOptions {
   idleTimeout: number;
   /** Seconds. */
   drainTimeout: number;
+  /** 0 = unlimited. */
+  maxConnections: number;
+  /** 0 = unlimited. */
+  maxConnectionsPerIp: number;
   authTokenFile: string | null;
+  /** Seconds a TCP client has to send its `auth` request when auth is on. */
+  authTimeout: number;
   tlsCert: string | null;
   tlsKey: string | null;
+  tlsPassphrase: string | null;
+  tlsCa: string | null;
 }
 
 type Kind = 'string' | 'port' | 'int' | 'seconds' | 'path';
@@ -52,9 +60,14 @@ export const OPTION_SPECS: readonly Spec[] = [
   { flag: 'request-timeout', key: 'requestTimeout', kind: 'seconds', min: 0.001, max: 86400, help: 'seconds before an unanswered request gets TIMEOUT (default 30)' },
   { flag: 'idle-timeout', key: 'idleTimeout', kind: 'seconds', min: 0, max: 86400, help: 'close connections silent this many seconds, 0 = never (default 120)' },
   { flag: 'drain-timeout', key: 'drainTimeout', kind: 'seconds', min: 0.001, max: 3600, help: 'graceful-shutdown deadline in seconds (default 10)' },
+  { flag: 'max-connections', key: 'maxConnections', kind: 'int', min: 0, max: 10_000_000, help: 'open connections in all, 0 = unlimited; over it: HTTP 503 / TCP closed (default 0)' },
+  { flag: 'max-connections-per-ip', key: 'maxConnectionsPerIp', kind: 'int', min: 0, max: 10_000_000, help: 'open connections per client address, 0 = unlimited (default 0)' },
   { flag: 'auth-token-file', key: 'authTokenFile', kind: 'path', nullable: true, help: 'file of accepted bearer tokens, one per line (default off)' },
-  { flag: 'tls-cert', key: 'tlsCert', kind: 'path', nullable: true, help: 'TLS certificate (PEM) (default off)' },
+  { flag: 'auth-timeout', key: 'authTimeout', kind: 'seconds', min: 0.01, max: 3600, help: 'seconds a TCP client has to send `auth [token]` when auth is on (default 5)' },
+  { flag: 'tls-cert', key: 'tlsCert', kind: 'path', nullable: true, help: 'TLS certificate (PEM): serve wss://, https:// and TLS on --tcp-port (default off)' },
   { flag: 'tls-key', key: 'tlsKey', kind: 'path', nullable: true, help: 'TLS private key (PEM) (default off)' },
+  { flag: 'tls-passphrase', key: 'tlsPassphrase', kind: 'string', nullable: true, help: 'passphrase of an encrypted --tls-key (default none)' },
+  { flag: 'tls-ca', key: 'tlsCa', kind: 'path', nullable: true, help: 'CA bundle (PEM) sent with the certificate chain (default none)' },
 ];
 
 export function defaultOptions(): ReactorOptions {
@@ -69,9 +82,14 @@ export function defaultOptions(): ReactorOptions {
     requestTimeout: 30,
     idleTimeout: 120,
     drainTimeout: 10,
+    maxConnections: 0,
+    maxConnectionsPerIp: 0,
     authTokenFile: null,
+    authTimeout: 5,
     tlsCert: null,
     tlsKey: null,
+    tlsPassphrase: null,
+    tlsCa: null,
   };
 }
 
@@ -112,6 +130,7 @@ export function resolveOptions(partial: Partial<ReactorOptions> = {}): ReactorOp
     (out as unknown as Record<string, unknown>)[spec.key] = parseOptionValue(spec, v);
   }
   if ((out.tlsCert === null) !== (out.tlsKey === null)) throw new ConfigError('--tls-cert and --tls-key must be given together');
+  if (out.tlsCert === null && (out.tlsPassphrase !== null || out.tlsCa !== null)) throw new ConfigError('--tls-passphrase and --tls-ca need --tls-cert and --tls-key');
   if (out.tcpPort !== null && out.tcpPort !== 0 && out.tcpPort === out.port) throw new ConfigError('--tcp-port must differ from --port');
   return out;
 }

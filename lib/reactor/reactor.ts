@@ -5,7 +5,7 @@
  */
 import pino, { type Logger } from 'pino';
 import { ConfigError, CloseCode, ErrorCode, RpcError } from '../errors';
-import { decodeFrame, encodeError, type FrameSink } from '../protocol/codec';
+import { decodeFrame, encodeError, encodeResult, type FrameSink } from '../protocol/codec';
 import { Dispatcher } from '../rpc/dispatcher';
 import { MethodRegistry } from '../rpc/methods';
 import { RpcMetrics } from '../metrics/rpc-metrics';
@@ -16,6 +16,9 @@ import type { BaseConnection } from './connection';
 import { resolveOptions, type ReactorOptions } from './options';
 import type { EventHandler, MethodFn, MethodOptions, RpcMessage } from './types';
 import type { Plugin } from '../plugins/plugin';
+import { runAuthenticator, type Authenticator } from '../auth/authenticator';
+import { tokenFileAuthenticator } from '../auth/token-file';
+import { loadTls, type TlsMaterial } from '../transports/tls';
 
 export interface CreateReactorOptions extends Partial<ReactorOptions> {
   /** A pino logger; by default JSON lines on stdout at `logLevel`. */
@@ -42,6 +45,10 @@ export class Reactor implements TransportHost, FrameSink {
   /** Handlers besides the dispatcher that want onReadable; empty on the fast path. */
   private observers: EventHandler[] = [];
   private readonly conns = new Set<BaseConnection>();
+  /** Open connections per client address; kept only when --max-connections-per-ip is set. */
+  private readonly perIp = new Map<string, number>();
+  authenticator: Authenticator | null = null;
+  tls: TlsMaterial | null = null;
   private transports: Transport[] = [];
   private readonly shutdownHooks: Array<() => unknown> = [];
   private state: State = 'new';
@@ -115,6 +122,18 @@ export class Reactor implements TransportHost, FrameSink {
     return this;
   }
 
+  /**
+   * Requires clients to authenticate: WebSocket clients in the upgrade (401/403
+   * otherwise, no WebSocket is created), TCP clients with a first `auth [token]`
+   * request. The returned identity is `conn.identity`. `--auth-token-file` installs one.
+   */
+  authenticate(fn: Authenticator): this {
+    if (this.state !== 'new') throw new ConfigError('authenticate() must be called before listen()');
+    if (this.authenticator !== null) throw new ConfigError('an authenticator is already set (--auth-token-file or authenticate())');
+    this.authenticator = fn;
+    return this;
+  }
+
   /** Runs during graceful shutdown, after in-flight requests finish and before connections close. */
   onShutdown(fn: () => unknown): this {
     this.shutdownHooks.push(fn);
@@ -123,6 +142,8 @@ export class Reactor implements TransportHost, FrameSink {
 
   async listen(): Promise<ListenInfo> {
     if (this.state !== 'new') throw new Error('listen() called twice');
+    if (this.options.authTokenFile !== null) this.authenticate(tokenFileAuthenticator(this.options.authTokenFile).authenticate);
+    this.tls = loadTls(this.options);
     this.state = 'listening';
     const ws = new WebSocketTransport(this);
     this.transports = [ws];
@@ -199,8 +220,21 @@ export class Reactor implements TransportHost, FrameSink {
 
   // ---- TransportHost: called by transports ----
 
+  admit(remote: string): string | null {
+    const o = this.options;
+    if (o.maxConnections > 0 && this.conns.size >= o.maxConnections) return 'too many connections';
+    if (o.maxConnectionsPerIp > 0 && (this.perIp.get(remote) ?? 0) >= o.maxConnectionsPerIp) return 'too many connections from this address';
+    return null;
+  }
+
+  authFailed(transport: 'ws' | 'tcp', remote: string, reason: string): void {
+    this.metrics.authFailures.labels({ transport }).inc();
+    this.log.info({ transport, remote, reason }, 'authentication failed');
+  }
+
   connectionOpened(conn: BaseConnection): void {
     this.conns.add(conn);
+    if (this.options.maxConnectionsPerIp > 0) this.perIp.set(conn.remoteAddress, (this.perIp.get(conn.remoteAddress) ?? 0) + 1);
     this.metrics.connections[conn.transport].inc();
     this.metrics.connectionsOpened.labels({ transport: conn.transport }).inc();
     this.log.debug({ conn: conn.id, transport: conn.transport, remote: conn.remoteAddress }, 'connection open');
@@ -251,6 +285,11 @@ export class Reactor implements TransportHost, FrameSink {
     if (!conn.open) return;
     conn.open = false;
     this.conns.delete(conn);
+    if (this.options.maxConnectionsPerIp > 0) {
+      const n = (this.perIp.get(conn.remoteAddress) ?? 1) - 1;
+      if (n > 0) this.perIp.set(conn.remoteAddress, n);
+      else this.perIp.delete(conn.remoteAddress);
+    }
     this.metrics.connections[conn.transport].dec();
     this.metrics.closes.labels({ transport: conn.transport, code: String(code) }).inc();
     this.log.debug({ conn: conn.id, code, reason }, 'connection closed');
@@ -282,12 +321,14 @@ export class Reactor implements TransportHost, FrameSink {
 
   request(msgid: number, method: string, params: unknown[]): void {
     const conn = this.reading!;
+    if (conn.authPending) return this.tcpAuth(conn, msgid, method, params);
     this.dispatcher.request(conn, msgid, method, params);
     if (this.observers.length > 0) this.observe(conn, { kind: 'request', msgid, method, params });
   }
 
   notification(method: string, params: unknown[]): void {
     const conn = this.reading!;
+    if (conn.authPending) return void this.metrics.notificationsDropped.inc();
     this.dispatcher.notification(conn, method, params);
     if (this.observers.length > 0) this.observe(conn, { kind: 'notification', msgid: -1, method, params });
   }
@@ -296,6 +337,35 @@ export class Reactor implements TransportHost, FrameSink {
     this.metrics.countError(ErrorCode.INVALID_REQUEST);
     this.dispatcher.syncAnswered++;
     this.reading!.write(encodeError(msgid, new RpcError(ErrorCode.INVALID_REQUEST, reason).toBody()));
+  }
+
+  /** TCP before authentication: only `auth [token]` is served; a failure closes the connection. */
+  private tcpAuth(conn: BaseConnection, msgid: number, method: string, params: unknown[]): void {
+    this.dispatcher.syncAnswered++;
+    if (method !== 'auth' || conn.authStarted) {
+      this.metrics.countError(ErrorCode.INVALID_REQUEST);
+      const message = method === 'auth' ? 'authentication already in progress' : 'authenticate first: send auth [token]';
+      conn.write(encodeError(msgid, { code: ErrorCode.INVALID_REQUEST, message }));
+      return;
+    }
+    conn.authStarted = true;
+    const token = typeof params[0] === 'string' ? params[0] : null;
+    const req = { transport: 'tcp' as const, headers: {}, url: '', query: '', remoteAddress: conn.remoteAddress, token };
+    runAuthenticator(this.authenticator!, req, (d) => {
+      if (!conn.open) return;
+      if (d.ok) {
+        conn.authPending = false;
+        conn.identity = d.identity;
+        this.metrics.outcome.ok.inc();
+        conn.write(encodeResult(msgid, true));
+        return;
+      }
+      this.authFailed('tcp', conn.remoteAddress, d.reason);
+      this.metrics.countError(ErrorCode.INVALID_REQUEST);
+      conn.write(encodeError(msgid, { code: ErrorCode.INVALID_REQUEST, message: `authentication failed: ${d.reason}` }));
+      conn.flush(this.reading !== conn);
+      conn.close(CloseCode.POLICY_VIOLATION, 'authentication failed');
+    });
   }
 
   private observe(conn: BaseConnection, msg: RpcMessage): void {

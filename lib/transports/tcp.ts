@@ -4,6 +4,7 @@
  * socket. Backpressure pauses reading instead of buffering without limit.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import { BaseConnection } from '../reactor/connection';
 import { StreamDecoder } from '../protocol/stream';
 import type { Transport, TransportHost } from './transport';
@@ -66,17 +67,31 @@ export class TcpTransport implements Transport {
   private readonly sockets = new Set<net.Socket>();
 
   constructor(private readonly host: TransportHost) {
-    this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    const m = host.tls;
+    this.server = m
+      ? tls.createServer({ cert: m.cert, key: m.key, ca: m.ca, passphrase: m.passphrase }, (socket) => this.accept(socket))
+      : net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    if (m) this.server.on('tlsClientError', (e) => host.log.debug({ err: e.message }, 'tls handshake failed'));
   }
 
   private accept(socket: net.Socket): void {
     const host = this.host;
-    if (host.draining) {
+    if (host.draining || host.admit(tcpAddress(socket.remoteAddress)) !== null) {
       socket.destroy();
       return;
     }
+    socket.setNoDelay(true);
     this.sockets.add(socket);
     const conn = new TcpConnection(host, socket);
+    if (host.authenticator !== null) {
+      conn.authPending = true;
+      setTimeout(() => {
+        if (conn.authPending && conn.open) {
+          host.authFailed('tcp', conn.remoteAddress, 'no auth request in time');
+          conn.close(1008, 'authentication timeout');
+        }
+      }, host.options.authTimeout * 1000).unref();
+    }
     socket.on('error', (e) => host.log.debug({ conn: conn.id, err: e.message }, 'tcp socket error'));
     socket.on('close', () => {
       this.sockets.delete(socket);

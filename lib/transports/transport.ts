@@ -6,6 +6,8 @@ import type { Logger } from 'pino';
 import type { BaseConnection, ConnectionOwner } from '../reactor/connection';
 import type { ReactorOptions } from '../reactor/options';
 import type { RpcMetrics } from '../metrics/rpc-metrics';
+import type { Authenticator } from '../auth/authenticator';
+import type { TlsMaterial } from './tls';
 
 export interface TransportHost extends ConnectionOwner {
   readonly options: ReactorOptions;
@@ -14,6 +16,13 @@ export interface TransportHost extends ConnectionOwner {
   /** Coarse wall clock (ms), refreshed by the reactor tick. */
   readonly clock: number;
   readonly draining: boolean;
+  /** Set when clients must authenticate (WebSocket at upgrade, TCP with a first `auth` request). */
+  readonly authenticator: Authenticator | null;
+  readonly tls: TlsMaterial | null;
+  /** Why a new connection from `remote` must be refused now (connection limits), or null. */
+  admit(remote: string): string | null;
+  /** A client failed authentication (for metrics and logs). */
+  authFailed(transport: 'ws' | 'tcp', remote: string, reason: string): void;
   connectionOpened(conn: BaseConnection): void;
   /** One WebSocket binary message: complete MessagePack-RPC messages back to back. Only valid during the call. */
   frame(conn: BaseConnection, bytes: Uint8Array): void;

@@ -7,10 +7,16 @@ import { BaseConnection } from '../reactor/connection';
 import { CloseCode } from '../errors';
 import { loadUws, type Uws } from './uws-native';
 import type { Transport, TransportHost } from './transport';
+import { bearerToken, runAuthenticator, type AuthDecision, type AuthRequest } from '../auth/authenticator';
 
 interface WsData {
   remote: string;
+  identity: unknown;
   conn: WsConnection | null;
+}
+
+function remoteOf(res: HttpResponse): string {
+  return normalizeAddress(Buffer.from(res.getRemoteAddressAsText()).toString());
 }
 
 const MAPPED_V4 = /^(?:0000:){5}ffff:([0-9a-f]{4}):([0-9a-f]{4})$/i;
@@ -64,9 +70,46 @@ export class WebSocketTransport implements Transport {
 
   constructor(private readonly host: TransportHost) {
     this.uws = loadUws();
-    const o = host.options;
-    this.app = o.tlsCert && o.tlsKey ? this.uws.SSLApp({ cert_file_name: o.tlsCert, key_file_name: o.tlsKey }) : this.uws.App();
+    const tls = host.tls;
+    this.app = tls
+      ? this.uws.SSLApp({
+          cert_file_name: tls.certFile,
+          key_file_name: tls.keyFile,
+          ...(tls.passphrase !== undefined ? { passphrase: tls.passphrase } : {}),
+          ...(tls.caFile !== null ? { ca_file_name: tls.caFile } : {}),
+        })
+      : this.uws.App();
     this.routes();
+  }
+
+  /**
+   * Runs the authenticator for an HTTP request (an upgrade or /metrics). Copies
+   * what it needs from `req` first: uWS's HttpRequest is dead once we return.
+   * On rejection answers 401/403 itself; on acceptance calls `accept`, corked
+   * when the authenticator was async.
+   */
+  private authorize(res: HttpResponse, req: HttpRequest, remote: string, accept: (identity: unknown) => void): void {
+    const auth = this.host.authenticator;
+    if (auth === null) return accept(undefined);
+    const headers: Record<string, string> = {};
+    req.forEach((k, v) => (headers[k] = v));
+    const query = req.getQuery() ?? '';
+    const areq: AuthRequest = { transport: 'ws', headers, url: req.getUrl(), query, remoteAddress: remote, token: bearerToken(headers.authorization, query) };
+    let aborted = false;
+    let sync = true;
+    res.onAborted(() => (aborted = true));
+    const finish = (d: AuthDecision): void => {
+      if (aborted) return;
+      const respond = (): void => {
+        if (d.ok) return accept(d.identity);
+        this.host.authFailed('ws', remote, d.reason);
+        res.writeStatus(d.status === 403 ? '403 Forbidden' : '401 Unauthorized').writeHeader('WWW-Authenticate', 'Bearer').end(d.reason);
+      };
+      if (sync) respond();
+      else res.cork(respond);
+    };
+    runAuthenticator(auth, areq, finish);
+    sync = false;
   }
 
   private routes(): void {
@@ -86,16 +129,23 @@ export class WebSocketTransport implements Transport {
         const key = req.getHeader('sec-websocket-key');
         const protocol = req.getHeader('sec-websocket-protocol');
         const extensions = req.getHeader('sec-websocket-extensions');
-        if (host.draining) {
-          res.writeStatus('503 Service Unavailable').end('shutting down');
-          return;
-        }
-        const remote = normalizeAddress(Buffer.from(res.getRemoteAddressAsText()).toString());
-        res.upgrade<WsData>({ remote, conn: null }, key, protocol, extensions, context);
+        const remote = remoteOf(res);
+        const refuse = (): boolean => {
+          const why = host.draining ? 'shutting down' : host.admit(remote);
+          if (why !== null) res.writeStatus('503 Service Unavailable').end(why);
+          return why !== null;
+        };
+        if (refuse()) return;
+        this.authorize(res, req, remote, (identity) => {
+          // An async authenticator may finish after shutdown began or limits filled up.
+          if (host.authenticator !== null && refuse()) return;
+          res.upgrade<WsData>({ remote, identity, conn: null }, key, protocol, extensions, context);
+        });
       },
       open: (ws) => {
         const data = ws.getUserData();
         const conn = new WsConnection(host, ws, data.remote);
+        conn.identity = data.identity;
         data.conn = conn;
         host.connectionOpened(conn);
       },
@@ -134,8 +184,10 @@ export class WebSocketTransport implements Transport {
     });
     this.app.get('/metrics', (res, req) => {
       if (isUpgrade(req)) return void req.setYield(true);
-      const body = host.renderMetrics();
-      res.writeStatus('200 OK').writeHeader('Content-Type', 'text/plain; version=0.0.4; charset=utf-8').end(body);
+      // With auth on, /metrics needs the same credentials as a WebSocket (/healthz stays open for probes).
+      this.authorize(res, req, remoteOf(res), () => {
+        res.writeStatus('200 OK').writeHeader('Content-Type', 'text/plain; version=0.0.4; charset=utf-8').end(host.renderMetrics());
+      });
     });
     this.app.any('/*', (res: HttpResponse) => {
       res.writeStatus('404 Not Found').end('not found');
