@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import net from 'node:net';
 import path from 'node:path';
 import { OPTION_SPECS } from '../lib/reactor/options';
 import { RpcClient, runCli, startCli } from './helpers/client';
@@ -95,7 +96,8 @@ describe('ringloop CLI', () => {
       const cfg = file('plugins.json', JSON.stringify({ plugin: [{ path: plugin, options: { greeting: 'hi' } }, 'demo'] }));
       const srv = await startCli(['serve', '--config', cfg, '--port', '0']);
       const c = await RpcClient.connect(srv.url);
-      expect((await c.call('greet', ['ann'])).result).to.equal('hi, ann');
+      expect((await c.call('greeter.greet', ['ann'])).result).to.equal('hi, ann');
+      expect((await c.call('greet', ['ann'])).error?.code).to.equal('METHOD_NOT_FOUND');
       expect((await c.call('add', [1, 2])).result).to.equal(3);
       c.close();
       srv.proc.kill('SIGTERM');
@@ -117,15 +119,23 @@ describe('ringloop CLI', () => {
     await refused(['serve', '--port', '0', '--plugin', bad], /exploder.*kaboom/);
   });
 
-  it('two plugins registering one method name fail start-up naming both', async () => {
-    const a = file('a.js', `module.exports = { name: 'alpha', setup(r) { r.method('same', () => 1); } };`);
-    const b = file('b.js', `module.exports = { name: 'beta', setup(r) { r.method('same', () => 2); } };`);
+  it('two plugins registering one top-level method name fail start-up naming both', async () => {
+    const a = file('a.js', `module.exports = { name: 'alpha', setup(r) { r.method('same', () => 1, { topLevel: true }); } };`);
+    const b = file('b.js', `module.exports = { name: 'beta', setup(r) { r.method('same', () => 2, { topLevel: true }); } };`);
     await refused(['serve', '--port', '0', '--plugin', a, '--plugin', b], /alpha.*beta/);
   });
 
-  it('a port already in use is a one-line error, not a second listener', async () => {
-    const first = await startCli(['serve', '--port', '0']);
-    await refused(['serve', '--port', String(first.port)], String(first.port));
+  it('a port already in use is a one-line error, not a second listener (no SO_REUSEPORT sharing)', async () => {
+    // A fixed port: sharing is only possible when both ask for the same one.
+    const port = await new Promise<number>((resolve) => {
+      const probe = net.createServer().listen(0, '127.0.0.1', () => {
+        const p = (probe.address() as net.AddressInfo).port;
+        probe.close(() => resolve(p));
+      });
+    });
+    const first = await startCli(['serve', '--port', String(port)]);
+    expect(first.port).to.equal(port);
+    await refused(['serve', '--port', String(port)], String(port));
     first.proc.kill('SIGTERM');
     await first.exited;
   });

@@ -66,6 +66,24 @@ describe('graceful shutdown (SIGTERM / SIGINT)', () => {
     expect(Date.now() - t0).to.be.below(1400);
   });
 
+  it('delivers answers still buffered for a slow reader before closing 1001', async function () {
+    this.timeout(15000);
+    // A bound above what is sent: the answers stay buffered (kernel + uWS) without tripping 1008.
+    const srv = await startCli(['serve', '--port', '0', '--drain-timeout', '5', '--max-backpressure', String(16 * 1024 * 1024)]);
+    const c = await RpcClient.connect(srv.url, { perMessageDeflate: false });
+    c.ws.pause();
+    const payload = 'b'.repeat(100 * 1024);
+    const ids = Array.from({ length: 60 }, (_, i) => 500 + i); // ~6 MB: kernel buffers fill, uWS buffers the rest
+    for (const id of ids) c.sendRaw(encodeRequest(id, 'echo', [payload]));
+    await delay(300);
+    srv.proc.kill('SIGTERM');
+    await delay(1000);
+    c.ws.resume();
+    for (const id of ids) expect((await c.reply(id)).result).to.equal(payload);
+    expect((await c.closed).code).to.equal(1001);
+    expect((await srv.exited).code).to.equal(0);
+  });
+
   it('exits 0 at once when idle', async function () {
     const srv = await startCli(['serve', '--port', '0']);
     const t0 = Date.now();

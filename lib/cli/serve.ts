@@ -10,10 +10,7 @@ export async function serve(args: ServeArgs): Promise<void> {
   const log = pino({ level: args.logLevel, base: { pid: process.pid } });
   const reactor = createReactor({ ...args.options, logger: log });
   // Load everything before listening: a bad plugin must leave nothing bound.
-  for (const spec of args.plugins) {
-    const plugin = loadPlugin(spec);
-    await reactor.register(plugin, spec.options);
-  }
+  await reactor.registerAll(args.plugins.map((spec) => ({ plugin: loadPlugin(spec), options: spec.options })));
   log.info({ version: require('../../../package.json').version, node: process.versions.node, options: reactor.options }, 'starting');
   await reactor.listen();
 

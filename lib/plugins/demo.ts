@@ -78,10 +78,14 @@ export function fail(params: unknown[]): never {
   throw new RpcError(ErrorCode.HANDLER_ERROR, message);
 }
 
-export const demoPlugin = definePlugin<Record<string, never> | undefined>({
+export const demoPlugin = definePlugin({
   name: 'demo',
   version: '1.0.0',
-  setup(reactor) {
-    reactor.method('echo', echo).method('add', add).method('sleep', sleep).method('sha256', sha256).method('fail', fail);
+  options: {},
+  module: __filename,
+  setup(scope) {
+    // The contract names these methods without a namespace.
+    const top = { topLevel: true };
+    scope.method('echo', echo, top).method('add', add, top).method('sleep', sleep, top).method('sha256', sha256, top).method('fail', fail, top);
   },
 });

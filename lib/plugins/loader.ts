@@ -37,6 +37,7 @@ export function loadPlugin(spec: PluginSpec, cwd = process.cwd()): Plugin<unknow
     throw new ConfigError(`--plugin ${spec.path}: failed to load: ${err.message.split('\n')[0]}`);
   }
   const candidate = isPlugin(mod) ? mod : (mod as { default?: unknown } | null)?.default;
-  if (!isPlugin(candidate)) throw new ConfigError(`--plugin ${spec.path}: module must export { name, setup(reactor, options) }`);
-  return candidate;
+  if (!isPlugin(candidate)) throw new ConfigError(`--plugin ${spec.path}: module must export { name, setup(scope, options) }`);
+  // Workers load offloaded methods' plugins by module path.
+  return candidate.module === undefined ? { ...candidate, module: require.resolve(file) } : candidate;
 }

@@ -16,6 +16,9 @@ import type { BaseConnection } from './connection';
 import { resolveOptions, type ReactorOptions } from './options';
 import type { EventHandler, MethodFn, MethodOptions, RpcMessage } from './types';
 import type { Plugin } from '../plugins/plugin';
+import { PluginScope, type PluginHost } from '../plugins/scope';
+import { validatePluginOptions } from '../plugins/options';
+import { orderPlugins } from '../plugins/order';
 import { runAuthenticator, type Authenticator } from '../auth/authenticator';
 import { tokenFileAuthenticator } from '../auth/token-file';
 import { loadTls, type TlsMaterial } from '../transports/tls';
@@ -34,7 +37,7 @@ export interface ListenInfo {
 
 type State = 'new' | 'listening' | 'draining' | 'closed';
 
-export class Reactor implements TransportHost, FrameSink {
+export class Reactor implements TransportHost, FrameSink, PluginHost {
   readonly options: ReactorOptions;
   readonly log: Logger;
   readonly metrics: RpcMetrics;
@@ -50,10 +53,12 @@ export class Reactor implements TransportHost, FrameSink {
   authenticator: Authenticator | null = null;
   tls: TlsMaterial | null = null;
   private transports: Transport[] = [];
-  private readonly shutdownHooks: Array<() => unknown> = [];
+  private readonly shutdownHooks: Array<{ fn: () => unknown; owner: string }> = [];
+  private readonly bootHooks: Array<{ fn: () => unknown; owner: string }> = [];
+  private readonly plugins = new Map<string, Plugin<unknown>>();
   private state: State = 'new';
   private closing: Promise<void> | null = null;
-  private owner = 'application';
+  private readonly owner = 'application';
   private tickTimers: NodeJS.Timeout[] = [];
   private idleTimer: NodeJS.Timeout | null = null;
   /** Where listen() bound, once it has. */
@@ -98,6 +103,10 @@ export class Reactor implements TransportHost, FrameSink {
     return this;
   }
 
+  addMethod(name: string, fn: MethodFn, options: MethodOptions, owner: string): void {
+    this.methods.add(name, fn, options, owner);
+  }
+
   /** Adds an EventHandler; it sees every connection's events after the RPC dispatcher. */
   handler(h: EventHandler): this {
     this.handlers.push(h);
@@ -106,19 +115,45 @@ export class Reactor implements TransportHost, FrameSink {
     return this;
   }
 
-  /** Runs a plugin's setup; methods it registers are attributed to it in error messages. */
-  async register<O>(plugin: Plugin<O>, options: O): Promise<this> {
-    if (this.state !== 'new') throw new ConfigError(`plugin ${plugin.name}: register plugins before listen()`);
-    const prev = this.owner;
-    this.owner = `plugin ${plugin.name}`;
+  /**
+   * Validates a plugin's options and runs its setup with a PluginScope. Its
+   * dependencies must be registered already (registerAll orders them for you).
+   */
+  async register<O>(plugin: Plugin<O>, options?: unknown): Promise<this> {
+    const p = plugin as Plugin<unknown>;
+    if (this.state !== 'new') throw new ConfigError(`plugin ${p.name}: register plugins before listen()`);
+    if (typeof p.name !== 'string' || !/^[A-Za-z0-9_-]+$/.test(p.name)) {
+      throw new ConfigError(`plugin name ${JSON.stringify(p.name)} must be letters, digits, _ or -`);
+    }
+    if (this.plugins.has(p.name)) throw new ConfigError(`plugin ${p.name} is registered twice`);
+    for (const dep of p.dependencies ?? []) {
+      if (!this.plugins.has(dep)) throw new ConfigError(`plugin ${p.name} depends on plugin ${dep}, which is not registered before it`);
+    }
+    const opts = validatePluginOptions(p, options);
+    this.plugins.set(p.name, p);
     try {
-      await plugin.setup(this, options);
+      await p.setup(new PluginScope(this, p), opts);
     } catch (e) {
       if (e instanceof ConfigError) throw e;
-      throw new ConfigError(`plugin ${plugin.name} failed in setup: ${(e as Error).message ?? String(e)}`);
-    } finally {
-      this.owner = prev;
+      throw new ConfigError(`plugin ${p.name} failed in setup: ${(e as Error)?.message ?? String(e)}`);
     }
+    return this;
+  }
+
+  /** Registers several plugins in dependency order. */
+  async registerAll(list: ReadonlyArray<{ plugin: Plugin<unknown>; options?: unknown }>): Promise<this> {
+    for (const { plugin, options } of orderPlugins(list)) await this.register(plugin, options);
+    return this;
+  }
+
+  /** Plugins registered so far, by name. */
+  get pluginNames(): string[] {
+    return [...this.plugins.keys()];
+  }
+
+  /** Runs before listen() binds; a throw makes listen() fail with nothing bound. */
+  onBoot(fn: () => unknown, owner = 'application'): this {
+    this.bootHooks.push({ fn, owner });
     return this;
   }
 
@@ -135,13 +170,20 @@ export class Reactor implements TransportHost, FrameSink {
   }
 
   /** Runs during graceful shutdown, after in-flight requests finish and before connections close. */
-  onShutdown(fn: () => unknown): this {
-    this.shutdownHooks.push(fn);
+  onShutdown(fn: () => unknown, owner = 'application'): this {
+    this.shutdownHooks.push({ fn, owner });
     return this;
   }
 
   async listen(): Promise<ListenInfo> {
     if (this.state !== 'new') throw new Error('listen() called twice');
+    for (const { fn, owner } of this.bootHooks) {
+      try {
+        await fn();
+      } catch (e) {
+        throw new ConfigError(`${owner} failed in onBoot: ${(e as Error)?.message ?? String(e)}`);
+      }
+    }
     if (this.options.authTokenFile !== null) this.authenticate(tokenFileAuthenticator(this.options.authTokenFile).authenticate);
     this.tls = loadTls(this.options);
     this.state = 'listening';
@@ -198,16 +240,21 @@ export class Reactor implements TransportHost, FrameSink {
     else this.log.info('shutdown: in-flight requests finished');
     this.dispatcher.abortAll();
     this.flushAll();
-    for (const fn of this.shutdownHooks) {
+    for (const { fn, owner } of this.shutdownHooks) {
       try {
         await fn();
       } catch (e) {
-        this.log.error({ err: (e as Error).message }, 'shutdown hook failed');
+        this.log.error({ err: (e as Error)?.message ?? String(e), owner }, 'shutdown hook failed');
       }
     }
     for (const c of [...this.conns]) c.close(CloseCode.GOING_AWAY, 'server shutting down');
-    // Let the 1001 close frames leave before sockets are force-closed.
-    if (wasListening) await new Promise((r) => setTimeout(r, 50));
+    // Answers already queued must reach their clients: wait for sockets to flush and end,
+    // within the deadline, then let the last close frames leave before force-closing.
+    const hardStop = started + drainMs - 20;
+    const lingering = (): number => this.transports.reduce((n, t) => n + t.lingering(), 0);
+    while (lingering() > 0 && Date.now() < hardStop) await new Promise((r) => setTimeout(r, 10));
+    if (lingering() > 0) this.log.warn({ sockets: lingering() }, 'shutdown: sockets still flushing at the deadline, closing them');
+    if (wasListening) await new Promise((r) => setTimeout(r, Math.max(0, Math.min(50, hardStop - Date.now()))));
     for (const t of this.transports) t.closeAll();
     for (const t of this.tickTimers) clearTimeout(t);
     this.tickTimers = [];

@@ -126,6 +126,10 @@ export class TcpTransport implements Transport {
     });
   }
 
+  lingering(): number {
+    return this.sockets.size;
+  }
+
   stopAccepting(): void {
     if (this.server.listening) this.server.close();
   }

@@ -40,6 +40,8 @@ export interface Transport {
   listen(): Promise<number>;
   /** Graceful shutdown step 1: refuse new connections, keep open ones. */
   stopAccepting(): void;
+  /** Sockets not fully closed yet: shutdown waits (within its deadline) for them to flush. */
+  lingering(): number;
   /** Force-close whatever is still open (HTTP keep-alive sockets, lingering peers). */
   closeAll(): void;
 }

@@ -3,6 +3,7 @@
  * package silently falls back to a pure-JS imitation that never completes an
  * upgrade (FACTS.md), so ringloop requires the `.node` file itself.
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type * as UWS from 'uWebSockets.js';
 
@@ -54,12 +55,15 @@ export function loadUws(p: Platform = currentPlatform()): Uws {
   const file = nativeBinaryPath(p);
   const have = loaded.get(file);
   if (have) return have;
+  if (!existsSync(file)) {
+    throw new NativeLayerError(`uWebSockets.js ships no native binary for ${p.platform}-${p.arch} (Node ${p.node}); ringloop needs linux/darwin x64 or arm64, or win32 x64`);
+  }
   let mod: Uws;
   try {
     mod = require(file) as Uws;
   } catch (e) {
     throw new NativeLayerError(
-      `cannot load the uWebSockets.js native binary for ${p.platform}-${p.arch} Node ${p.node} (glibc >= 2.27 needed): ${(e as Error).message.split('\n')[0]}`,
+      `cannot load the uWebSockets.js native binary for ${p.platform}-${p.arch} Node ${p.node} (on Linux it needs glibc >= 2.27): ${(e as Error).message.split('\n')[0]}`,
     );
   }
   if (typeof mod.SSLApp !== 'function' || typeof mod.us_listen_socket_close !== 'function') {

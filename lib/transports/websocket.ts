@@ -30,11 +30,36 @@ export function normalizeAddress(text: string): string {
   return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
 }
 
+/** Close codes a server may send (RFC 6455 7.4): anything else becomes 1011. */
+function safeCode(code: number): number {
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999) ? code : 1011;
+}
+
+/** A close reason fits 123 bytes of UTF-8; cut on a character boundary, never inside one. */
+export function safeReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= 123) return reason;
+  let out = '';
+  let bytes = 0;
+  for (const ch of reason) {
+    const n = Buffer.byteLength(ch);
+    if (bytes + n > 123) break;
+    out += ch;
+    bytes += n;
+  }
+  return out;
+}
+
 export class WsConnection extends BaseConnection {
+  /** The uWS socket still exists (its close handler has not run). */
+  alive = true;
+  /** Close requested while output was still buffered: end() once it drains (see native-notes/end-timeout.md). */
+  private endPending: { code: number; reason: string } | null = null;
+
   constructor(
     host: TransportHost,
     private readonly ws: WebSocket<WsData>,
     remote: string,
+    private readonly lingerMs: number,
   ) {
     super(host, 'ws', remote, host.clock);
   }
@@ -49,12 +74,35 @@ export class WsConnection extends BaseConnection {
   }
 
   protected transportClose(code: number, reason: string): void {
-    // end() runs the close handler synchronously, which marks us closed.
-    this.ws.end(code, reason.length > 120 ? reason.slice(0, 120) : reason);
+    // The reactor sees the connection closed now (its calls are cancelled, later output dropped).
+    (this.owner as TransportHost).connectionClosed(this, code, reason);
+    if (!this.alive) return;
+    // uWS force-closes an ended socket at its next timeout sweep (0-4 s), dropping
+    // whatever is still buffered, close frame included: end only once the buffer is empty.
+    this.endPending = { code: safeCode(code), reason: safeReason(reason) };
+    if (this.ws.getBufferedAmount() === 0) this.finishEnd();
+    else setTimeout(() => this.abandon(), this.lingerMs).unref();
+  }
+
+  /** uWS drained some output. Returns true when this connection was only waiting to end. */
+  drained(): boolean {
+    if (this.endPending === null) return false;
+    if (this.alive && this.ws.getBufferedAmount() === 0) this.finishEnd();
+    return true;
+  }
+
+  private finishEnd(): void {
+    const e = this.endPending!;
+    this.ws.cork(() => this.ws.end(e.code, e.reason));
+  }
+
+  /** The peer never read its buffered output: give up on it. */
+  private abandon(): void {
+    if (this.alive) this.ws.close();
   }
 
   bufferedAmount(): number {
-    return this.open ? this.ws.getBufferedAmount() : 0;
+    return this.alive ? this.ws.getBufferedAmount() : 0;
   }
 
   ping(): void {
@@ -67,6 +115,8 @@ export class WebSocketTransport implements Transport {
   private readonly uws: Uws;
   private readonly app: TemplatedApp;
   private listenSocket: us_listen_socket | null = null;
+  /** uWS sockets not closed yet (open connections and ones waiting to flush before they end). */
+  private alive = 0;
 
   constructor(private readonly host: TransportHost) {
     this.uws = loadUws();
@@ -144,7 +194,9 @@ export class WebSocketTransport implements Transport {
       },
       open: (ws) => {
         const data = ws.getUserData();
-        const conn = new WsConnection(host, ws, data.remote);
+        this.alive++;
+        // How long a closed connection may take to flush before it is cut: the idle timeout, or 60 s without one.
+        const conn = new WsConnection(host, ws, data.remote, host.options.idleTimeout > 0 ? host.options.idleTimeout * 1000 : 60_000);
         conn.identity = data.identity;
         data.conn = conn;
         host.connectionOpened(conn);
@@ -165,13 +217,20 @@ export class WebSocketTransport implements Transport {
       },
       drain: (ws) => {
         const conn = ws.getUserData().conn;
-        if (conn !== null) host.writable(conn);
+        if (conn !== null && !conn.drained()) host.writable(conn);
+      },
+      // A client's own pings are traffic too.
+      ping: (ws) => {
+        const conn = ws.getUserData().conn;
+        if (conn !== null) host.touched(conn);
       },
       close: (ws, code, message) => {
         const data = ws.getUserData();
         const conn = data.conn;
         if (conn === null) return;
+        this.alive--;
         data.conn = null;
+        conn.alive = false;
         host.connectionClosed(conn, code, Buffer.from(message).toString());
       },
     });
@@ -208,6 +267,10 @@ export class WebSocketTransport implements Transport {
         resolve(this.uws.us_socket_local_port(token));
       });
     });
+  }
+
+  lingering(): number {
+    return this.alive;
   }
 
   stopAccepting(): void {
