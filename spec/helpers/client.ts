@@ -95,7 +95,7 @@ export interface TestServer {
 }
 
 /** An in-process reactor with the demo plugin on a free port; logs off unless RINGLOOP_TEST_LOG is set. */
-export async function startReactor(opts: CreateReactorOptions = {}, setup?: (r: Reactor) => void | Promise<void>): Promise<TestServer> {
+export async function startReactor(opts: CreateReactorOptions = {}, setup?: (r: Reactor) => unknown): Promise<TestServer> {
   const reactor = createReactor({ port: 0, logLevel: process.env.RINGLOOP_TEST_LOG ?? 'silent', ...opts });
   await reactor.register(demoPlugin, undefined);
   if (setup) await setup(reactor);
