@@ -5,45 +5,30 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { decodeAny, encodeNotification, encodeRequest } from '../../lib/protocol/codec';
+import { decodeAny } from '../../lib/protocol/codec';
+import { ReplyBook } from './replies';
+
+export type { Reply } from './replies';
 import { createReactor, type CreateReactorOptions, type Reactor } from '../../lib/reactor/reactor';
 import { demoPlugin } from '../../lib/plugins/demo';
-
-export interface Reply {
-  msgid: number;
-  error: { code: string; message: string; data?: unknown } | null;
-  result: unknown;
-}
 
 export interface Closed {
   code: number;
   reason: string;
 }
 
-export class RpcClient {
-  readonly replies: Reply[] = [];
+export class RpcClient extends ReplyBook {
   readonly frames: Buffer[] = [];
-  private waiters = new Map<number, (r: Reply) => void>();
-  private nextId = 1;
   readonly closed: Promise<Closed>;
 
   private constructor(readonly ws: WebSocket) {
+    super();
     this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
     ws.on('error', () => undefined);
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (!isBinary) throw new Error('server sent a text frame');
       this.frames.push(data);
-      for (const m of decodeAny(data)) {
-        const [type, msgid, error, result] = m as [number, number, Reply['error'], unknown];
-        if (type !== 1) throw new Error(`server sent message type ${type}`);
-        const r: Reply = { msgid, error, result };
-        this.replies.push(r);
-        const w = this.waiters.get(msgid);
-        if (w) {
-          this.waiters.delete(msgid);
-          w(r);
-        }
-      }
+      for (const m of decodeAny(data)) this.received(m);
     });
   }
 
@@ -57,25 +42,8 @@ export class RpcClient {
     });
   }
 
-  id(): number {
-    return this.nextId++;
-  }
-
-  /** Resolves with the reply to msgid (whenever it arrives). */
-  reply(msgid: number): Promise<Reply> {
-    const have = this.replies.find((r) => r.msgid === msgid);
-    if (have) return Promise.resolve(have);
-    return new Promise((resolve) => this.waiters.set(msgid, resolve));
-  }
-
-  call(method: string, params: unknown[]): Promise<Reply> {
-    const id = this.id();
-    this.ws.send(encodeRequest(id, method, params));
-    return this.reply(id);
-  }
-
-  notify(method: string, params: unknown[]): void {
-    this.ws.send(encodeNotification(method, params));
+  protected send(bytes: Uint8Array): void {
+    this.ws.send(bytes);
   }
 
   sendRaw(bytes: Uint8Array | string, binary = true): void {
