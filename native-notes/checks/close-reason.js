@@ -1,10 +1,13 @@
-// close-semantics.md: end() with a long non-ASCII reason, and with codes a close frame must not carry.
+// close-semantics.md: raw uWS end() (not ringloop) with a long non-ASCII reason, and with codes a close
+// frame must not carry. spec/close-reason.spec.ts shows what ringloop sends instead.
 'use strict';
 const { uws, WebSocket, port } = require('./uws');
 const cases = [
   [1000, 'x'.repeat(120)],
-  [1000, 'é'.repeat(100)], // 100 UTF-16 units (passes ringloop's 120-unit cut), 200 UTF-8 bytes
+  [1000, 'é'.repeat(100)], // 100 UTF-16 units, 200 UTF-8 bytes
   [1000, 'é'.repeat(61)],  // 122 bytes: fits
+  [1004, 'r'],
+  [1005, 'r'],
   [1006, 'r'],
   [1015, 'r'],
   [5000, 'r'],
