@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { AuthError } from '../lib/auth/authenticator';
+import { encodeRequest } from '../lib/protocol/codec';
 import { delay, httpGet, RpcClient, runCli, startReactor, type TestServer } from './helpers/client';
 import { TcpRpcClient } from './helpers/tcp-client';
 
@@ -154,6 +155,25 @@ describe('connection limits', () => {
     });
     other.close();
     a.close();
+    await srv.close();
+  });
+});
+
+describe('connection limits count sockets still flushing', () => {
+  it('a client closed with 1008 that never reads still holds its slot until its socket is gone', async function () {
+    this.timeout(10000);
+    const srv = await startReactor({ maxConnections: 1, maxBackpressure: 64 * 1024, idleTimeout: 1 });
+    const c = await RpcClient.connect(srv.url, { perMessageDeflate: false });
+    c.ws.pause();
+    const payload = 'h'.repeat(64 * 1024);
+    for (let i = 0; i < 200; i++) c.sendRaw(encodeRequest(1000 + i, 'echo', [payload]));
+    for (let i = 0; i < 100 && srv.reactor.connectionCount > 0; i++) await delay(20);
+    expect(srv.reactor.connectionCount).to.equal(0); // closed for the reactor...
+    expect(await upgradeStatus(srv.url)).to.equal(503); // ...but its socket still holds the slot
+    await delay(1500); // past the linger deadline (--idle-timeout): the server cuts the socket
+    expect(await upgradeStatus(srv.url)).to.equal(101);
+    c.ws.resume();
+    await c.closed;
     await srv.close();
   });
 });

@@ -269,7 +269,8 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
 
   admit(remote: string): string | null {
     const o = this.options;
-    if (o.maxConnections > 0 && this.conns.size >= o.maxConnections) return 'too many connections';
+    // Sockets still flushing after their close count too: limits cap what is really held.
+    if (o.maxConnections > 0 && this.transports.reduce((n, t) => n + t.lingering(), 0) >= o.maxConnections) return 'too many connections';
     if (o.maxConnectionsPerIp > 0 && (this.perIp.get(remote) ?? 0) >= o.maxConnectionsPerIp) return 'too many connections from this address';
     return null;
   }
@@ -332,16 +333,19 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
     if (!conn.open) return;
     conn.open = false;
     this.conns.delete(conn);
-    if (this.options.maxConnectionsPerIp > 0) {
-      const n = (this.perIp.get(conn.remoteAddress) ?? 1) - 1;
-      if (n > 0) this.perIp.set(conn.remoteAddress, n);
-      else this.perIp.delete(conn.remoteAddress);
-    }
     this.metrics.connections[conn.transport].dec();
     this.metrics.closes.labels({ transport: conn.transport, code: String(code) }).inc();
     this.log.debug({ conn: conn.id, code, reason }, 'connection closed');
     for (const h of this.handlers) {
       if (h.onClose) this.guard(h, () => h.onClose!(conn, code, reason));
+    }
+  }
+
+  released(conn: BaseConnection): void {
+    if (this.options.maxConnectionsPerIp > 0) {
+      const n = (this.perIp.get(conn.remoteAddress) ?? 1) - 1;
+      if (n > 0) this.perIp.set(conn.remoteAddress, n);
+      else this.perIp.delete(conn.remoteAddress);
     }
   }
 

@@ -7,9 +7,8 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { BaseConnection } from '../reactor/connection';
 import { StreamDecoder } from '../protocol/stream';
-import type { Transport, TransportHost } from './transport';
+import { lingerMs, type Transport, type TransportHost } from './transport';
 
-const FORCE_CLOSE_MS = 2000;
 
 export function tcpAddress(addr: string | undefined): string {
   if (!addr) return 'unknown';
@@ -53,7 +52,8 @@ export class TcpConnection extends BaseConnection {
     // Mark closed now (TCP has no synchronous close callback), then let queued bytes leave.
     (this.owner as TransportHost).connectionClosed(this, code, reason);
     s.end();
-    setTimeout(() => s.destroy(), FORCE_CLOSE_MS).unref();
+    // A peer that never reads its last answers is cut like a WebSocket one (shutdown cuts at its deadline).
+    setTimeout(() => s.destroy(), lingerMs(this.owner as TransportHost)).unref();
   }
 
   bufferedAmount(): number {
@@ -96,6 +96,7 @@ export class TcpTransport implements Transport {
     socket.on('close', () => {
       this.sockets.delete(socket);
       host.connectionClosed(conn, 1006, 'socket closed');
+      host.released(conn);
     });
     socket.on('drain', () => {
       host.touched(conn); // a peer that reads is alive even if it sends nothing

@@ -30,6 +30,8 @@ export interface TransportHost extends ConnectionOwner {
   touched(conn: BaseConnection): void;
   writable(conn: BaseConnection): void;
   connectionClosed(conn: BaseConnection, code: number, reason: string): void;
+  /** The native socket behind a connection is gone (it may have lingered after connectionClosed to flush). */
+  released(conn: BaseConnection): void;
   /** Prometheus text for GET /metrics. */
   renderMetrics(): string;
 }
@@ -44,4 +46,9 @@ export interface Transport {
   lingering(): number;
   /** Force-close whatever is still open (HTTP keep-alive sockets, lingering peers). */
   closeAll(): void;
+}
+
+/** How long a closed connection may take to flush before it is cut: the idle timeout, or 60 s without one. */
+export function lingerMs(host: TransportHost): number {
+  return host.options.idleTimeout > 0 ? host.options.idleTimeout * 1000 : 60_000;
 }

@@ -6,7 +6,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, WebSock
 import { BaseConnection } from '../reactor/connection';
 import { CloseCode } from '../errors';
 import { loadUws, type Uws } from './uws-native';
-import type { Transport, TransportHost } from './transport';
+import { lingerMs, type Transport, type TransportHost } from './transport';
 import { bearerToken, runAuthenticator, type AuthDecision, type AuthRequest } from '../auth/authenticator';
 
 interface WsData {
@@ -74,12 +74,13 @@ export class WsConnection extends BaseConnection {
   }
 
   protected transportClose(code: number, reason: string): void {
+    const sent = { code: safeCode(code), reason: safeReason(reason) };
     // The reactor sees the connection closed now (its calls are cancelled, later output dropped).
-    (this.owner as TransportHost).connectionClosed(this, code, reason);
+    (this.owner as TransportHost).connectionClosed(this, sent.code, sent.reason);
     if (!this.alive) return;
     // uWS force-closes an ended socket at its next timeout sweep (0-4 s), dropping
     // whatever is still buffered, close frame included: end only once the buffer is empty.
-    this.endPending = { code: safeCode(code), reason: safeReason(reason) };
+    this.endPending = sent;
     if (this.ws.getBufferedAmount() === 0) this.finishEnd();
     else setTimeout(() => this.abandon(), this.lingerMs).unref();
   }
@@ -195,8 +196,7 @@ export class WebSocketTransport implements Transport {
       open: (ws) => {
         const data = ws.getUserData();
         this.alive++;
-        // How long a closed connection may take to flush before it is cut: the idle timeout, or 60 s without one.
-        const conn = new WsConnection(host, ws, data.remote, host.options.idleTimeout > 0 ? host.options.idleTimeout * 1000 : 60_000);
+        const conn = new WsConnection(host, ws, data.remote, lingerMs(host));
         conn.identity = data.identity;
         data.conn = conn;
         host.connectionOpened(conn);
@@ -232,6 +232,7 @@ export class WebSocketTransport implements Transport {
         data.conn = null;
         conn.alive = false;
         host.connectionClosed(conn, code, Buffer.from(message).toString());
+        host.released(conn);
       },
     });
     // A WebSocket may be opened on any path, /metrics and /healthz included: yield upgrades to the ws route.
