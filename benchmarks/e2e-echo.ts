@@ -3,25 +3,26 @@
  * by side in alternating rounds.
  *
  *   npx tsc -p tsconfig.json
- *   node dist/benchmarks/e2e-echo.js            # 5 rounds, 3 s warm-up + 5 s measured each
- *   node dist/benchmarks/e2e-echo.js --quick    # 3 rounds, 1 s + 2 s
+ *   node dist/benchmarks/e2e-echo.js            # 3 rounds, 2 s warm-up + 4 s measured each
+ *   node dist/benchmarks/e2e-echo.js --quick    # 2 rounds, 1 s + 2 s
  *
  * Each server runs in its own process (pinned to CPU 0 with taskset when it
  * exists), the load client in another (pinned to CPU 1), 8 connections × 32
  * frames in flight, 1 and 16 requests per frame, `echo` of a 32-byte string.
- * Rounds alternate the server order; the report gives medians and the median
- * of per-round ratios. Writes benchmarks/results/e2e-echo-<date>[-quick].json.
+ * Servers: ringloop over WebSocket and over TCP, bare uWS + msgpackr, the raw
+ * uWS echo ceiling, the same RPC server on `ws`. Rounds alternate the server
+ * order; the report gives medians and the median of per-round ratios, each
+ * with its goal (issue 5: ringloop ≥ 5 × ws-rpc; TCP ≥ 0.5 × WebSocket).
+ * Writes benchmarks/results/e2e-echo-<date>[-quick].json.
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { runLoad, type LoadOptions, type LoadReport } from '../lib/load';
+import type { LoadOptions, LoadReport } from '../lib/load';
+import { runLoadChild, type ChildResult } from './servers/load-child';
 import {
   hasTaskset,
   machineInfo,
   median,
-  pinned,
-  procCpuSeconds,
   r3,
   ROOT,
   serverSpecs,
@@ -49,10 +50,10 @@ interface Args {
 function parseArgs(argv: readonly string[]): Args {
   const a: Args = {
     quick: false,
-    rounds: 5,
-    warmupS: 3,
-    durationS: 5,
-    servers: ['ringloop', 'uws-msgpackr', 'raw-uws-echo', 'ws-rpc'],
+    rounds: 3,
+    warmupS: 2,
+    durationS: 4,
+    servers: ['ringloop', 'ringloop-tcp', 'uws-msgpackr', 'raw-uws-echo', 'ws-rpc'],
     batches: [1, 16],
     connections: 8,
     pipeline: 32,
@@ -85,68 +86,11 @@ function parseArgs(argv: readonly string[]): Args {
     }
   }
   if (a.quick) {
-    if (!explicit.has('--rounds')) a.rounds = 3;
+    if (!explicit.has('--rounds')) a.rounds = 2;
     if (!explicit.has('--warmup')) a.warmupS = 1;
     if (!explicit.has('--duration')) a.durationS = 2;
   }
   return a;
-}
-
-interface ChildResult {
-  report: LoadReport;
-  /** Load client CPU use over the whole child run, in cores. */
-  clientCpu: number;
-  /** Server CPU seconds used during the measured window. */
-  serverCpuSeconds: number;
-}
-
-interface ChildJob {
-  opts: LoadOptions;
-  serverPid: number;
-}
-
-/** Runs one load round in a separate (pinned) process. */
-function runLoadChild(job: ChildJob, pin: boolean): Promise<ChildResult> {
-  const [cmd, argv] = pinned(1, pin, [__filename, '--load-child', JSON.stringify(job)]);
-  const proc = spawn(cmd, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  return new Promise((resolve, reject) => {
-    proc.on('exit', (code) => {
-      const line = out.trim().split('\n').pop() ?? '';
-      if (code !== 0) return reject(new Error(`load child exited ${code}: ${err.slice(-800)}`));
-      try {
-        resolve(JSON.parse(line) as ChildResult);
-      } catch {
-        reject(new Error(`load child printed no report: ${out.slice(-400)} ${err.slice(-400)}`));
-      }
-    });
-  });
-}
-
-async function loadChildMain(json: string): Promise<void> {
-  const job = JSON.parse(json) as ChildJob;
-  const c0 = process.cpuUsage();
-  const t0 = process.hrtime.bigint();
-  let serverCpu0 = NaN;
-  let serverCpu1 = NaN;
-  const report = await runLoad({
-    ...job.opts,
-    onPhase: (phase) => {
-      if (phase === 'measure') serverCpu0 = procCpuSeconds(job.serverPid);
-      else if (phase === 'drain') serverCpu1 = procCpuSeconds(job.serverPid);
-    },
-  });
-  const c = process.cpuUsage(c0);
-  const wallUs = Number(process.hrtime.bigint() - t0) / 1000;
-  const result: ChildResult = {
-    report,
-    clientCpu: Math.round(((c.user + c.system) / wallUs) * 100) / 100,
-    serverCpuSeconds: serverCpu1 - serverCpu0,
-  };
-  process.stdout.write(JSON.stringify(result) + '\n');
 }
 
 interface ServerSummary {
@@ -161,6 +105,8 @@ interface ServerSummary {
   serverCpu: number;
   perServerCpuSecond: number;
   clientCpu: number;
+  /** Rounds in which the load client reported itself saturated: req/s is then a lower bound. */
+  clientSaturatedRounds: number;
 }
 
 interface RatioSummary {
@@ -171,6 +117,9 @@ interface RatioSummary {
   perServerCpuSecondRatio: number;
   roundRatios: number[];
   goal: string;
+  /** The numeric goal for medianOfRoundRatios (at least), when there is one. */
+  goalAtLeast: number | null;
+  goalMet: boolean | null;
 }
 
 interface RoundResult {
@@ -191,6 +140,8 @@ interface RoundResult {
   mismatches: number;
   droppedConnections: number;
   protocolErrors: number;
+  clientSaturated: boolean;
+  clientEventLoopUtilization: number;
 }
 
 function fmtRate(x: number): string {
@@ -271,11 +222,14 @@ async function main(): Promise<void> {
             mismatches: r.mismatches,
             droppedConnections: r.droppedConnections,
             protocolErrors: r.protocolErrors,
+            clientSaturated: r.client.saturated,
+            clientEventLoopUtilization: r.client.eventLoopUtilization[0] ?? NaN,
           };
           results.push(rr);
           process.stderr.write(
             `round ${round} batch ${String(batch).padStart(2)} ${s.spec.name.padEnd(13)} ${fmtRate(r.requestsPerSecond).padStart(10)}` +
               `  p50 ${r.latencyMs.p50} ms  p99 ${r.latencyMs.p99} ms  server ${serverCpu} cores (${fmtRate(perServerCpuSecond)} per CPU-s)  client ${child.clientCpu}` +
+              `${r.client.saturated ? ' (client saturated)' : ''}` +
               `${Object.keys(r.errors).length ? '  errors ' + JSON.stringify(r.errors) : ''}${r.unanswered ? '  unanswered ' + r.unanswered : ''}\n`,
           );
         }
@@ -305,22 +259,24 @@ async function main(): Promise<void> {
         serverCpu: median(rs.map((r) => r.serverCpu)),
         perServerCpuSecond: Math.round(median(rs.map((r) => r.perServerCpuSecond))),
         clientCpu: median(rs.map((r) => r.clientCpu)),
+        clientSaturatedRounds: rs.filter((r) => r.clientSaturated).length,
       };
     }
     summary[`batch${batch}`] = per;
   }
   const ratios: Record<string, Record<string, RatioSummary>> = {};
-  const goals: Record<string, string> = {
-    'uws-msgpackr': '≥ 0.75 (aim 0.9)',
-    'raw-uws-echo': 'ceiling (no goal)',
-    'ws-rpc': 'context (no goal)',
+  const goals: Record<string, [string, number | null]> = {
+    'uws-msgpackr': ['≥ 0.75 (aim 0.9)', 0.75],
+    'raw-uws-echo': ['ceiling (no goal)', null],
+    'ws-rpc': ['≥ 5 (issue 5)', 5],
   };
   const main = names.includes('ringloop') ? 'ringloop' : null;
   if (main) {
     for (const batch of args.batches) {
       const per: Record<string, RatioSummary> = {};
       for (const other of names) {
-        if (other === main) continue;
+        // ringloop-tcp is the same server: its comparison is tcpVsWs below.
+        if (other === main || other === 'ringloop-tcp') continue;
         const rr: number[] = [];
         const er: number[] = [];
         for (let round = 0; round < args.rounds; round++) {
@@ -331,15 +287,36 @@ async function main(): Promise<void> {
         }
         const sa = summary[`batch${batch}`]![main];
         const sb = summary[`batch${batch}`]![other];
+        const [goal, goalAtLeast] = goals[other] ?? ['', null];
         per[`${main}/${other}`] = {
           medianOfRoundRatios: median(rr),
           ratioOfMedians: sa && sb ? r3(sa.requestsPerSecond / sb.requestsPerSecond) : NaN,
           perServerCpuSecondRatio: median(er),
           roundRatios: rr.map(r3),
-          goal: goals[other] ?? '',
+          goal,
+          goalAtLeast,
+          goalMet: goalAtLeast === null || rr.length === 0 ? null : median(rr) >= goalAtLeast,
         };
       }
       ratios[`batch${batch}`] = per;
+    }
+  }
+  // TCP vs WebSocket: the same ringloop process settings, loaded over each transport in the same rounds.
+  const tcpVsWs: Record<string, { medianOfRoundRatios: number; roundRatios: number[]; goal: string; goalMet: boolean | null }> = {};
+  if (names.includes('ringloop') && names.includes('ringloop-tcp')) {
+    for (const batch of args.batches) {
+      const rr: number[] = [];
+      for (let round = 0; round < args.rounds; round++) {
+        const ws = results.find((r) => r.server === 'ringloop' && r.batch === batch && r.round === round);
+        const tcp = results.find((r) => r.server === 'ringloop-tcp' && r.batch === batch && r.round === round);
+        if (ws && tcp && ws.requestsPerSecond > 0) rr.push(tcp.requestsPerSecond / ws.requestsPerSecond);
+      }
+      tcpVsWs[`batch${batch}`] = {
+        medianOfRoundRatios: median(rr),
+        roundRatios: rr.map(r3),
+        goal: 'TCP ≥ 0.5 × WebSocket (issue 4)',
+        goalMet: rr.length ? median(rr) >= 0.5 : null,
+      };
     }
   }
 
@@ -365,6 +342,7 @@ async function main(): Promise<void> {
     notes,
     summary,
     ratios,
+    tcpVsWs,
     rounds: results,
   };
   fs.mkdirSync(path.dirname(outFile), { recursive: true });
@@ -378,25 +356,24 @@ async function main(): Promise<void> {
     for (const n of names) {
       const s = summary[`batch${batch}`]![n];
       if (!s) continue;
-      table += `| ${n} | ${batch} | ${fmtRate(s.requestsPerSecond)} | ${s.p50Ms} | ${s.p99Ms} | ${s.p999Ms} | ${s.serverCpu} | ${fmtRate(s.perServerCpuSecond)} | ${s.clientCpu} |\n`;
+      const bound = s.clientSaturatedRounds > s.rounds / 2 ? ' (client-bound)' : '';
+      table += `| ${n} | ${batch} | ${fmtRate(s.requestsPerSecond)}${bound} | ${s.p50Ms} | ${s.p99Ms} | ${s.p999Ms} | ${s.serverCpu} | ${fmtRate(s.perServerCpuSecond)} | ${s.clientCpu} |\n`;
     }
   }
   for (const [b, per] of Object.entries(ratios)) {
     for (const [k, v] of Object.entries(per)) {
       table +=
         `\n${b} ${k}: ${v.medianOfRoundRatios} median of round ratios (${v.ratioOfMedians} ratio of medians; ` +
-        `${v.perServerCpuSecondRatio} per server CPU-s)${v.goal ? '; goal ' + v.goal : ''}`;
+        `${v.perServerCpuSecondRatio} per server CPU-s)${v.goal ? '; goal ' + v.goal : ''}${v.goalMet === null ? '' : v.goalMet ? ' MET' : ' NOT MET'}`;
     }
+  }
+  for (const [b, v] of Object.entries(tcpVsWs)) {
+    table += `\n${b} ringloop-tcp/ringloop: ${v.medianOfRoundRatios} median of round ratios; goal ${v.goal}${v.goalMet === null ? '' : v.goalMet ? ' MET' : ' NOT MET'}`;
   }
   process.stdout.write(`${table}\n\nwrote ${path.relative(ROOT, outFile)}\n`);
 }
 
-if (process.argv[2] === '--load-child') {
-  loadChildMain(process.argv[3] ?? '{}').catch((e: unknown) => {
-    process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
-    process.exit(1);
-  });
-} else if (require.main === module) {
+if (require.main === module) {
   main().catch((e: unknown) => {
     process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
     process.exit(1);

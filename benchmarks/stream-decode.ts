@@ -7,11 +7,11 @@
  *   node dist/benchmarks/stream-decode.js [--quick]
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { unpackMultiple } from 'msgpackr';
 import { decodeFrame, encodeRequest } from '../lib/protocol/codec';
 import { StreamDecoder } from '../lib/protocol/stream';
+import { machineInfo } from './servers/harness';
 
 const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 3 : 7;
@@ -97,8 +97,10 @@ fs.writeFileSync(
   out,
   JSON.stringify(
     {
-      command: `node dist/benchmarks/stream-decode.js${quick ? ' --quick' : ''}`,
-      machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version },
+      benchmark: 'stream-decode',
+      date: new Date().toISOString(),
+      command: `npx tsc -p tsconfig.json && node dist/benchmarks/stream-decode.js${quick ? ' --quick' : ''}`,
+      machine: machineInfo(),
       chunkBytes: CHUNK,
       rounds: ROUNDS,
       results,

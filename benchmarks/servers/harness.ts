@@ -162,6 +162,9 @@ export function machineInfo(): Record<string, unknown> {
       msgpackr: pkgVersion('msgpackr'),
       ws: pkgVersion('ws'),
       'hdr-histogram-js': pkgVersion('hdr-histogram-js'),
+      '@msgpack/msgpack': pkgVersion('@msgpack/msgpack'),
+      benchmark: pkgVersion('benchmark'),
+      denque: pkgVersion('denque'),
     },
     gitCommit: git.status === 0 ? git.stdout.trim() + (dirty.stdout.trim() ? ' (+uncommitted changes)' : '') : 'unknown',
   };

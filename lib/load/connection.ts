@@ -8,6 +8,12 @@
  * written again from the shared precomputed set, all writes of a chunk corked
  * into one writev. Plain TCP sockets read into a per-connection reused buffer
  * (`onread`), so no Buffer is allocated per read.
+ *
+ * Open loop (`openLoop` set): frames are not resent on completion; a completed
+ * slot goes back to a free list, and `pump` sends every frame whose due time
+ * has come (or comes within `LEAD_MS`) while a slot is free. A frame's latency
+ * counts from its due time when it left late (coordinated omission corrected),
+ * from its real send time when it left early.
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
@@ -46,6 +52,11 @@ const errorUnpackr = new Unpackr({ useRecords: false });
 const sharedReadBuffer = Buffer.allocUnsafe(64 * 1024);
 const EMPTY = Buffer.alloc(0);
 
+/** In open loop, frames due within this many ms are sent now (the ticker runs about once a millisecond). */
+export const LEAD_MS = 1;
+/** A frame that leaves more than this many ms after its due time, a slot being free, is late (the client's own lag). */
+export const LATE_MS = 1;
+
 const ST_CONNECTING = 0;
 const ST_HANDSHAKE = 1;
 const ST_OPEN = 2;
@@ -63,6 +74,8 @@ export interface ConnectionConfig {
   insecure: boolean;
   /** Count an echoed request `[0, msgid, …]` as the answer to msgid (servers that echo bytes untouched). */
   rawEcho: boolean;
+  /** Open loop: one frame every `intervalMs`, the first `firstDueMs` after start. Null: closed loop. */
+  openLoop?: { intervalMs: number; firstDueMs: number } | null;
 }
 
 /** Error from connecting or from the handshake. */
@@ -92,6 +105,15 @@ export class LoadConnection {
   private readonly slotSentAt: Float64Array;
   private readonly resendSlots: Int32Array;
   private resendCount = 0;
+  // Open loop:
+  private readonly openLoop: boolean;
+  private readonly intervalMs: number;
+  private readonly freeSlots: Int32Array;
+  private freeCount = 0;
+  /** Due time of the next frame (performance.now() ms). */
+  private nextDue = Infinity;
+  /** Last time a frame was due and no slot was free. */
+  private lastBlockedAt = -Infinity;
   /** Unanswered requests. */
   inflight = 0;
 
@@ -126,6 +148,9 @@ export class LoadConnection {
     this.slotRemaining = new Int32Array(this.pipeline);
     this.slotSentAt = new Float64Array(this.pipeline);
     this.resendSlots = new Int32Array(this.pipeline);
+    this.openLoop = cfg.openLoop != null;
+    this.intervalMs = cfg.openLoop?.intervalMs ?? 0;
+    this.freeSlots = new Int32Array(this.openLoop ? this.pipeline : 0);
   }
 
   get isOpen(): boolean {
@@ -225,11 +250,51 @@ export class LoadConnection {
     if (this.state !== ST_OPEN) return;
     this.running = true;
     const socket = this.socket!;
+    if (this.openLoop) {
+      // Slot 0 first.
+      for (let s = this.pipeline - 1; s >= 0; s--) this.freeSlots[this.freeCount++] = s;
+      const t = performance.now();
+      this.nextDue = t + this.cfg.openLoop!.firstDueMs;
+      this.tick(t);
+      return;
+    }
     socket.cork();
     for (let s = 0; s < this.pipeline; s++) this.sendSlot(s);
     const t = performance.now();
     for (let s = 0; s < this.pipeline; s++) this.slotSentAt[s] = t;
     socket.uncork();
+  }
+
+  /** Open loop: sends the frames that are due by now (called by the run's ticker). */
+  tick(now: number): void {
+    if (!this.running || this.nextDue > now + LEAD_MS || this.state !== ST_OPEN) return;
+    const socket = this.socket!;
+    socket.cork();
+    this.pump(now);
+    socket.uncork();
+  }
+
+  /** Sends every frame due by `now + LEAD_MS` while a slot is free. The socket is corked by the caller. */
+  private pump(now: number): void {
+    const horizon = now + LEAD_MS;
+    const stats = this.stats;
+    while (this.nextDue <= horizon) {
+      const due = this.nextDue;
+      if (this.freeCount === 0) {
+        if (due <= now) this.lastBlockedAt = now;
+        return;
+      }
+      const s = this.freeSlots[--this.freeCount]!;
+      this.sendSlot(s);
+      // Latency counts from the due time when late, from the real send when early.
+      this.slotSentAt[s] = due < now ? due : now;
+      const lag = now - due;
+      stats.schedFrames++;
+      if (this.lastBlockedAt >= due) stats.schedSlotWaits++;
+      else if (lag > LATE_MS) stats.schedLate++;
+      if (lag > stats.schedMaxLagMs) stats.schedMaxLagMs = lag;
+      this.nextDue = due + this.intervalMs;
+    }
   }
 
   /** Stops sending; responses still in flight keep being counted. */
@@ -340,7 +405,9 @@ export class LoadConnection {
     } else if (pos < end) {
       this.appendStage(buf, pos, end);
     }
-    if (this.resendCount > 0) {
+    if (this.openLoop) {
+      if (this.running && this.freeCount > 0) this.pump(this.now);
+    } else if (this.resendCount > 0) {
       const t = performance.now();
       for (let i = 0; i < this.resendCount; i++) this.slotSentAt[this.resendSlots[i]!] = t;
       this.resendCount = 0;
@@ -500,7 +567,7 @@ export class LoadConnection {
         this.inflight--;
         const slot = (msgid / this.batch) | 0;
         if (!measuring) {
-          stats.late++;
+          stats.countLate(errorCode);
         } else {
           stats.responses++;
           if (errorCode === null) {
@@ -520,7 +587,9 @@ export class LoadConnection {
         }
         if (--this.slotRemaining[slot] === 0) {
           this.flushRun();
-          if (this.running) {
+          if (this.openLoop) {
+            this.freeSlots[this.freeCount++] = slot;
+          } else if (this.running) {
             this.sendSlot(slot);
             this.resendSlots[this.resendCount++] = slot;
           }

@@ -3,7 +3,8 @@
  * framing or a raw TCP stream, pipelined and batched, with HDR latency
  * percentiles. `ringloop load` is a front end to `runLoad`.
  */
-export { runLoad } from './run';
+export { runLoad } from './load';
+export { summarize, buildHistogram } from './stats';
 export { openIdleConnections } from './idle';
 export type { IdleOptions, IdleConnections } from './idle';
 export { parseTarget } from './target';
@@ -15,4 +16,7 @@ export type {
   LoadTarget,
   LoadTransport,
   PayloadType,
+  OpenLoopReport,
+  ClientReport,
 } from './types';
+export { formatReport, formatProgress } from './format';

@@ -73,6 +73,19 @@ export interface LoadOptions {
   /** Called every `progressIntervalMs` (default 1,000 ms) while running. */
   onProgress?: (progress: LoadProgress) => void;
   progressIntervalMs?: number;
+  /**
+   * Open loop: send this many requests per second in all (spread evenly over
+   * the connections, frames of `batch` requests on a fixed schedule) whatever
+   * the answers do, instead of resending each frame as soon as it is answered.
+   * `pipeline` still bounds the frames in flight per connection; a frame due
+   * while every slot is busy waits, and its latency counts from the time it
+   * was due (no coordinated omission). Default: closed loop.
+   */
+  rate?: number;
+  /** Spread the connections over this many worker threads and merge their histograms (default 1: this thread). */
+  threads?: number;
+  /** Aborting ends the current phase at once (warm-up or measured window); the report covers the time measured so far. */
+  signal?: AbortSignal;
 }
 
 /** Periodic progress while `runLoad` runs. */
@@ -84,6 +97,8 @@ export interface LoadProgress {
   responses: number;
   /** Responses per second over the last interval. */
   intervalRate: number;
+  /** Error responses in the phase so far. */
+  errors: number;
   openConnections: number;
 }
 
@@ -140,4 +155,50 @@ export interface LoadReport {
   closes: Record<string, number>;
   /** Protocol violations by the server (bad frames, invalid MessagePack) (whole run). */
   protocolErrors: number;
+  /** `closed`: each frame is sent again as soon as it is answered; `open`: frames go out on a schedule (`rate`). */
+  mode: 'closed' | 'open';
+  /** Worker threads the connections ran on (1: the calling thread). */
+  threads: number;
+  /** Open loop only (null in closed loop): how well the schedule was kept during the window. */
+  openLoop: OpenLoopReport | null;
+  /** The load client itself during the window: is it the bottleneck? */
+  client: ClientReport;
+  /**
+   * Whole run (warm-up, window and drain): what to compare with the server's
+   * own counters (`ringloop_rpc_requests_total`).
+   */
+  total: {
+    requests: number;
+    responses: number;
+    results: number;
+    errors: Record<string, number>;
+  };
+}
+
+/** How the open-loop schedule went during the measured window. */
+export interface OpenLoopReport {
+  /** Requests per second asked for. */
+  targetRate: number;
+  /** Requests per second actually sent during the window. */
+  sendRate: number;
+  /** Frames sent during the window. */
+  frames: number;
+  /** Frames sent more than 1 ms after their due time with a pipeline slot free: the client's own lag. */
+  lateFrames: number;
+  /** Frames that were due while every pipeline slot was busy and waited for an answer (server slower than the rate, or `pipeline` too small). */
+  slotWaits: number;
+  /** Largest delay between a frame's due time and its send, ms. */
+  maxLagMs: number;
+}
+
+/** The load client's own use of the machine over the measured window. */
+export interface ClientReport {
+  /** CPU time of the client process over the window, in cores (1.0 = one core busy all the time). */
+  cpuCores: number;
+  /** Per load thread, the share of the window its event loop was busy (0..1; near 1 = that thread is saturated). */
+  eventLoopUtilization: number[];
+  /** True when the client was (or may have been) the bottleneck: the figures may understate the server. */
+  saturated: boolean;
+  /** Why `saturated` is set, and other warnings about the run (one sentence each). */
+  notes: string[];
 }
