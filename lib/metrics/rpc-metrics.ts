@@ -4,7 +4,11 @@
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { ErrorCode } from '../errors';
-import { CounterChild, Histogram, Registry, type Counter, type GaugeChild } from './registry';
+import { CounterChild, Histogram, Registry, type Counter, type Gauge, type GaugeChild } from './registry';
+import type { PoolObserver, TaskOutcome } from '../pool/pool';
+
+const POOL_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const TASK_OUTCOMES: readonly TaskOutcome[] = ['ok', 'error', 'crashed', 'cancelled', 'discarded', 'expired', 'overloaded', 'closed'];
 
 const DURATION_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
@@ -26,6 +30,12 @@ export class RpcMetrics {
   readonly sentBy: Record<'ws' | 'tcp', { writes: CounterChild; bytes: CounterChild }>;
   readonly poolQueueDepth: GaugeChild;
   readonly poolTasks: Counter;
+  readonly poolRun: Histogram;
+  readonly poolWait: Histogram;
+  private readonly poolBusy: Counter;
+  private readonly poolUtilization: Gauge;
+  private readonly poolWorkers: GaugeChild;
+  private readonly poolRestarts: Counter;
   private readonly lag: IntervalHistogram;
 
   constructor(inflight: () => number) {
@@ -55,7 +65,17 @@ export class RpcMetrics {
     this.protocolErrors = r.counter('ringloop_protocol_errors_total', 'Connections closed for bad input, by close code.');
     this.poolQueueDepth = r.gauge('ringloop_pool_queue_depth', 'Tasks waiting for a worker.').labels();
     this.poolTasks = r.counter('ringloop_pool_tasks_total', 'Worker-pool tasks, by outcome.');
-    this.poolTasks.labels({ outcome: 'ok' });
+    for (const o of TASK_OUTCOMES) this.poolTasks.labels({ outcome: o });
+    this.poolRun = r.histogram('ringloop_pool_task_run_seconds', 'Time a pool worker spent running a task.', POOL_BUCKETS);
+    this.poolWait = r.histogram(
+      'ringloop_pool_task_wait_seconds',
+      'Time from queueing a pool task to its answer, less its run time (waiting queue, rings, wake-ups).',
+      POOL_BUCKETS,
+    );
+    this.poolBusy = r.counter('ringloop_pool_worker_busy_seconds_total', 'Seconds each pool worker spent running task code (async methods: their synchronous part only).');
+    this.poolUtilization = r.gauge('ringloop_pool_worker_utilization', 'Share of time each pool worker spent running tasks since the previous scrape (0..1).');
+    this.poolWorkers = r.gauge('ringloop_pool_workers', 'Pool workers serving.').labels();
+    this.poolRestarts = r.counter('ringloop_pool_worker_restarts_total', 'Pool workers replaced after exiting, by worker and exit code.');
     this.lag = monitorEventLoopDelay({ resolution: 10 });
     this.lag.enable();
     const lagGauge = r.gauge('ringloop_event_loop_lag_seconds', 'Mean event-loop delay since the previous scrape.');
@@ -70,6 +90,42 @@ export class RpcMetrics {
       {},
       () => Math.round((Date.now() - performance.now()) / 1000),
     );
+  }
+
+  /** Binds the pool metrics for `size` workers; the pool reports through the returned observer. */
+  poolObserver(size: number): PoolObserver {
+    const outcomes = new Map<TaskOutcome, CounterChild>();
+    for (const o of TASK_OUTCOMES) outcomes.set(o, this.poolTasks.labels({ outcome: o }));
+    const busy: CounterChild[] = [];
+    for (let i = 0; i < size; i++) {
+      const child = this.poolBusy.labels({ worker: String(i) });
+      busy.push(child);
+      let lastBusy = child.value;
+      let lastAt = performance.now();
+      this.poolUtilization.collect({ worker: String(i) }, () => {
+        const now = performance.now();
+        const u = now > lastAt ? (child.value - lastBusy) / ((now - lastAt) / 1000) : 0;
+        lastBusy = child.value;
+        lastAt = now;
+        return Math.min(1, Math.max(0, u));
+      });
+    }
+    const depth = this.poolQueueDepth;
+    const run = this.poolRun;
+    const wait = this.poolWait;
+    const workers = this.poolWorkers;
+    const restarts = this.poolRestarts;
+    return {
+      queueDepth: (n) => depth.set(n),
+      outcome: (o) => outcomes.get(o)?.inc(),
+      ran: (worker, runSeconds, waitSeconds, busySeconds) => {
+        run.observe(runSeconds);
+        wait.observe(waitSeconds);
+        busy[worker]?.inc(busySeconds);
+      },
+      workers: (n) => workers.set(n),
+      restarted: (worker, code) => restarts.labels({ worker: String(worker), code: String(code) }).inc(),
+    };
   }
 
   countError(code: string): void {

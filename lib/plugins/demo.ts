@@ -60,6 +60,16 @@ export function sha256Params(params: unknown[]): [Uint8Array, number] {
   return [bytes, rounds];
 }
 
+/** The reactor-side check before a sha256 task is queued on the pool (no copy of the data). */
+export function sha256Check(params: unknown[]): void {
+  arity(params, 2, '[data, rounds]');
+  const [data, rounds] = params;
+  if (typeof data !== 'string' && !(data instanceof Uint8Array)) throw invalidParams('sha256 data must be a string or bin');
+  if (typeof rounds !== 'number' || !Number.isInteger(rounds) || rounds < 1 || rounds > SHA256_MAX_ROUNDS) {
+    throw invalidParams(`sha256 rounds must be an integer 1..${SHA256_MAX_ROUNDS}`);
+  }
+}
+
 export function sha256Rounds(data: Uint8Array, rounds: number): string {
   let digest = createHash('sha256').update(data).digest();
   for (let i = 1; i < rounds; i++) digest = createHash('sha256').update(digest).digest();
@@ -86,6 +96,8 @@ export const demoPlugin = definePlugin({
   setup(scope) {
     // The contract names these methods without a namespace.
     const top = { topLevel: true };
-    scope.method('echo', echo, top).method('add', add, top).method('sleep', sleep, top).method('sha256', sha256, top).method('fail', fail, top);
+    scope.method('echo', echo, top).method('add', add, top).method('sleep', sleep, top).method('fail', fail, top);
+    // CPU-bound: runs on the worker pool (each worker loads this module); params are checked before queueing.
+    scope.method('sha256', sha256, { topLevel: true, offload: true, validate: sha256Check });
   },
 });

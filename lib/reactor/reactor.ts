@@ -22,11 +22,17 @@ import { orderPlugins } from '../plugins/order';
 import { runAuthenticator, type Authenticator } from '../auth/authenticator';
 import { tokenFileAuthenticator } from '../auth/token-file';
 import { loadTls, type TlsMaterial } from '../transports/tls';
+import { WorkerPool, type PoolOptions, type PoolPluginRef } from '../pool/pool';
+
+/** Worker-pool tuning for embedders and tests (`--workers` sets the size). */
+export type ReactorPoolOptions = Pick<PoolOptions, 'maxQueue' | 'maxQueueBytes' | 'ringBytes' | 'oversizeBytes' | 'maxTasksPerWorker' | 'spinUs' | 'sleepMode' | 'pollUs' | 'startTimeoutMs' | 'workerNice'>;
 
 export interface CreateReactorOptions extends Partial<ReactorOptions> {
   /** A pino logger; by default JSON lines on stdout at `logLevel`. */
   logger?: Logger;
   logLevel?: string;
+  /** Worker-pool tuning (queue bound, ring size...); see lib/pool/pool.ts. */
+  pool?: ReactorPoolOptions;
 }
 
 export interface ListenInfo {
@@ -56,6 +62,12 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
   private readonly shutdownHooks: Array<{ fn: () => unknown; owner: string }> = [];
   private readonly bootHooks: Array<{ fn: () => unknown; owner: string }> = [];
   private readonly plugins = new Map<string, Plugin<unknown>>();
+  /** Validated options of each plugin, for workers that load it (offloaded methods). */
+  private readonly pluginOptions = new Map<string, unknown>();
+  /** Offloaded method -> the plugin that registered it. */
+  private readonly offloadedBy = new Map<string, Plugin<unknown>>();
+  private readonly poolTuning: ReactorPoolOptions;
+  private workerPool: WorkerPool | null = null;
   private state: State = 'new';
   private closing: Promise<void> | null = null;
   private readonly owner = 'application';
@@ -75,8 +87,9 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
   };
 
   constructor(opts: CreateReactorOptions = {}) {
-    const { logger, logLevel, ...rest } = opts;
+    const { logger, logLevel, pool, ...rest } = opts;
     this.options = resolveOptions(rest);
+    this.poolTuning = { ...pool };
     this.maxBackpressure = this.options.maxBackpressure;
     this.log = logger ?? pino({ level: logLevel ?? 'info', base: { pid: process.pid } });
     this.metrics = new RpcMetrics(() => this.dispatcher.pending);
@@ -99,12 +112,63 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
 
   /** Registers a method. `fn` may return a value or a promise; throw RpcError for a specific code. */
   method(name: string, fn: MethodFn, options?: MethodOptions): this {
+    if (options?.offload) throw new ConfigError(`method ${JSON.stringify(name)}: offload needs a plugin with a module path (register it from a plugin's setup)`);
     this.methods.add(name, fn, options, this.owner);
     return this;
   }
 
   addMethod(name: string, fn: MethodFn, options: MethodOptions, owner: string): void {
+    if (options.offload) this.checkOffload(name, owner);
     this.methods.add(name, fn, options, owner);
+  }
+
+  /** The worker pool running offloaded methods (null until listen(), or when nothing is offloaded). */
+  get pool(): WorkerPool | null {
+    return this.workerPool;
+  }
+
+  private checkOffload(name: string, owner: string): void {
+    if (this.state !== 'new') throw new ConfigError(`${owner}: method ${JSON.stringify(name)}: offloaded methods must be registered before listen()`);
+    const plugin = owner.startsWith('plugin ') ? this.plugins.get(owner.slice('plugin '.length)) : undefined;
+    if (plugin === undefined) throw new ConfigError(`${owner}: method ${JSON.stringify(name)}: offload needs a plugin with a module path`);
+    if (typeof plugin.module !== 'string' || plugin.module.length === 0) {
+      throw new ConfigError(`plugin ${plugin.name}: method ${JSON.stringify(name)} is offloaded, so the plugin needs \`module\` (its module path, e.g. __filename) for worker threads to load it`);
+    }
+    this.offloadedBy.set(name, plugin);
+  }
+
+  /** Starts the worker pool when some method is offloaded; a plugin that fails to load in a worker fails start-up. */
+  private async startPool(): Promise<void> {
+    const entries = this.methods.offloaded();
+    if (entries.length === 0) return;
+    const refs = new Map<string, PoolPluginRef>();
+    for (const e of entries) {
+      const p = this.offloadedBy.get(e.name)!;
+      if (!refs.has(p.name)) refs.set(p.name, { module: p.module!, name: p.name, options: this.pluginOptions.get(p.name) });
+    }
+    let pool: WorkerPool;
+    try {
+      pool = new WorkerPool({
+        ...this.poolTuning,
+        size: this.options.workers,
+        plugins: [...refs.values()],
+        methods: entries.map((e) => e.name),
+        log: this.log,
+        options: this.options,
+        observer: this.metrics.poolObserver(this.options.workers),
+      });
+    } catch (e) {
+      throw new ConfigError(`worker pool: ${(e as Error).message}`);
+    }
+    try {
+      await pool.start();
+    } catch (e) {
+      await pool.close(0);
+      throw new ConfigError(`worker pool failed to start: ${(e as Error).message}`);
+    }
+    entries.forEach((e, i) => (e.poolIndex = i));
+    this.workerPool = pool;
+    this.dispatcher.pool = pool;
   }
 
   /** Adds an EventHandler; it sees every connection's events after the RPC dispatcher. */
@@ -131,6 +195,7 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
     }
     const opts = validatePluginOptions(p, options);
     this.plugins.set(p.name, p);
+    this.pluginOptions.set(p.name, opts);
     try {
       await p.setup(new PluginScope(this, p), opts);
     } catch (e) {
@@ -186,6 +251,7 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
     }
     if (this.options.authTokenFile !== null) this.authenticate(tokenFileAuthenticator(this.options.authTokenFile).authenticate);
     this.tls = loadTls(this.options);
+    await this.startPool();
     this.state = 'listening';
     const ws = new WebSocketTransport(this);
     this.transports = [ws];
@@ -202,6 +268,7 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
       for (const t of this.transports) t.closeAll();
       this.state = 'closed';
       this.metrics.close();
+      if (this.workerPool !== null) await this.workerPool.close(0);
       throw e;
     }
     this.startIdleTick();
@@ -256,6 +323,8 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
     if (lingering() > 0) this.log.warn({ sockets: lingering() }, 'shutdown: sockets still flushing at the deadline, closing them');
     if (wasListening) await new Promise((r) => setTimeout(r, Math.max(0, Math.min(50, hardStop - Date.now()))));
     for (const t of this.transports) t.closeAll();
+    // The worker pool: idle workers exit at once; one still busy (its request already answered) is terminated.
+    if (this.workerPool !== null) await this.workerPool.close(Math.max(0, Math.min(250, started + drainMs - 20 - Date.now())));
     for (const t of this.tickTimers) clearTimeout(t);
     this.tickTimers = [];
     if (this.idleTimer) clearTimeout(this.idleTimer);

@@ -70,4 +70,12 @@ export type MethodFn = (params: unknown[], ctx: CallContext) => unknown;
 export interface MethodOptions {
   /** Per-method request timeout in seconds (defaults to the reactor's --request-timeout). */
   timeout?: number;
+  /**
+   * Run on the worker pool instead of the reactor thread. The method must be
+   * registered by a plugin with a `module` path: each worker loads that module
+   * and runs the plugin's setup to find it. In a worker, `ctx.conn` is undefined.
+   */
+  offload?: boolean;
+  /** With `offload`: checks params on the reactor before queueing (throw RpcError), so bad params cost no round trip. */
+  validate?: (params: unknown[]) => void;
 }

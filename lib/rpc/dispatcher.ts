@@ -10,8 +10,11 @@ import { ErrorCode, RpcError, type RpcErrorBody } from '../errors';
 import { encodeError, encodeResult } from '../protocol/codec';
 import { Call } from './call';
 import { Deadlines } from './deadlines';
-import type { MethodRegistry } from './methods';
+import type { MethodEntry, MethodRegistry } from './methods';
 import type { RpcMetrics } from '../metrics/rpc-metrics';
+import type { WorkerPool } from '../pool/pool';
+import { PoolCall, type PoolCallSink } from '../pool/pool-call';
+import { poolErrorBody, spliceResult, STATUS_OK } from '../pool/wire';
 
 export interface DispatcherOptions {
   maxInflight: number;
@@ -34,7 +37,7 @@ export function errorBody(e: unknown): RpcErrorBody {
   return { code: ErrorCode.HANDLER_ERROR, message };
 }
 
-export class Dispatcher implements EventHandler {
+export class Dispatcher implements EventHandler, PoolCallSink {
   private readonly deadlines: Deadlines;
   /** Calls of async methods not settled yet (requests and notifications). */
   private pendingCount = 0;
@@ -45,6 +48,8 @@ export class Dispatcher implements EventHandler {
   frameEpoch = 0;
   /** Requests answered synchronously while reading the current frame (their duration is observed at flush). */
   syncAnswered = 0;
+  /** The worker pool running offloaded methods, while the reactor listens. */
+  pool: WorkerPool | null = null;
 
   constructor(
     private readonly methods: MethodRegistry,
@@ -83,6 +88,7 @@ export class Dispatcher implements EventHandler {
     }
     const entry = this.methods.get(method);
     if (entry === undefined) return this.refuse(conn, msgid, ErrorCode.METHOD_NOT_FOUND, `method "${shortName(method)}" not found`);
+    if (entry.poolIndex >= 0 && this.pool !== null) return this.offload(conn, msgid, entry, params, this.pool);
     const timeoutMs = entry.timeoutMs ?? this.opts.requestTimeoutMs;
     const call = new Call(conn, msgid, method, this.frameEpoch + timeoutMs, this.log, this.frameStart, timeoutMs);
     let result: unknown;
@@ -112,6 +118,7 @@ export class Dispatcher implements EventHandler {
       return;
     }
     this.metrics.notifications.inc();
+    if (entry.poolIndex >= 0 && this.pool !== null) return this.offload(conn, -1, entry, params, this.pool);
     const timeoutMs = entry.timeoutMs ?? this.opts.requestTimeoutMs;
     const call = new Call(conn, -1, method, this.frameEpoch + timeoutMs, this.log, this.frameStart, timeoutMs);
     let result: unknown;
@@ -127,6 +134,44 @@ export class Dispatcher implements EventHandler {
         () => this.finish(call, undefined),
         (e) => this.fail(call, e),
       );
+    }
+  }
+
+  /**
+   * An offloaded method: params checked here (validate), then queued on the
+   * pool. The PoolCall is the pool's task; its abort() (timeout, disconnect,
+   * shutdown deadline) cancels the task, so a queued task never runs.
+   */
+  private offload(conn: BaseConnection, msgid: number, entry: MethodEntry, params: unknown[], pool: WorkerPool): void {
+    const timeoutMs = entry.timeoutMs ?? this.opts.requestTimeoutMs;
+    const call = new PoolCall(conn, msgid, entry.name, this.frameEpoch + timeoutMs, this.log, this.frameStart, timeoutMs, pool, this);
+    let queued: boolean;
+    try {
+      if (entry.validate !== null) entry.validate(params);
+      queued = pool.submit(call, entry.poolIndex, params);
+    } catch (e) {
+      if (msgid >= 0) this.answerError(call, errorBody(e), true);
+      else this.log.debug({ conn: conn.id, method: shortName(entry.name), err: errorBody(e).message }, 'notification failed');
+      return;
+    }
+    if (!queued) {
+      if (msgid >= 0) this.refuse(conn, msgid, ErrorCode.OVERLOADED, 'worker pool queue is full');
+      else this.metrics.notificationsDropped.inc();
+      return;
+    }
+    this.track(call);
+  }
+
+  /** A pool task finished (or its worker died): answer unless the call was settled already (its result is then discarded). */
+  poolDone(call: PoolCall, status: number, body: Uint8Array | null): void {
+    if (!this.settle(call)) return;
+    if (call.msgid < 0) return;
+    if (status === STATUS_OK && body !== null) {
+      call.conn.write(spliceResult(call.msgid, body));
+      this.metrics.outcome.ok.inc();
+      this.observe(call, false);
+    } else {
+      this.answerError(call, poolErrorBody(status, body), false);
     }
   }
 

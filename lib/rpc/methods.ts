@@ -11,6 +11,11 @@ export interface MethodEntry {
   readonly timeoutMs: number | null;
   /** Who registered it, for clear duplicate errors. */
   readonly owner: string;
+  /** Runs on the worker pool (MethodOptions.offload). */
+  readonly offload: boolean;
+  readonly validate: ((params: unknown[]) => void) | null;
+  /** Its index in the running pool's method table, or -1 (set when the pool starts). */
+  poolIndex: number;
 }
 
 export class MethodRegistry {
@@ -28,7 +33,11 @@ export class MethodRegistry {
       }
       timeoutMs = Math.round(options.timeout * 1000);
     }
-    this.table.set(name, { name, fn, timeoutMs, owner });
+    if (options.validate !== undefined && typeof options.validate !== 'function') {
+      throw new ConfigError(`${owner}: method ${JSON.stringify(name)}: validate must be a function`);
+    }
+    const offload = options.offload === true;
+    this.table.set(name, { name, fn, timeoutMs, owner, offload, validate: offload ? (options.validate ?? null) : null, poolIndex: -1 });
   }
 
   get(name: string): MethodEntry | undefined {
@@ -37,5 +46,10 @@ export class MethodRegistry {
 
   names(): string[] {
     return [...this.table.keys()];
+  }
+
+  /** Methods registered with `offload`, in registration order. */
+  offloaded(): MethodEntry[] {
+    return [...this.table.values()].filter((e) => e.offload);
   }
 }

@@ -1,0 +1,105 @@
+import { expect } from 'chai';
+import path from 'node:path';
+import { encodeRequest } from '../lib/protocol/codec';
+import type { CreateReactorOptions } from '../lib/reactor/reactor';
+import type { Plugin } from '../lib/plugins/plugin';
+import { ROOT, RpcClient, delay, httpGet, startReactor, type TestServer } from './helpers/client';
+
+const FIXTURE = path.join(ROOT, 'spec', 'fixtures', 'pool-tasks.js');
+
+function startPool(opts: CreateReactorOptions = {}): Promise<TestServer> {
+  return startReactor(opts, async (r) => void (await r.register(require(FIXTURE) as Plugin<unknown>)));
+}
+
+function outcome(text: string, o: string): number {
+  const m = new RegExp(`^ringloop_pool_tasks_total\\{outcome="${o}"\\} (\\S+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+describe('worker pool: deadlines, disconnects and the waiting-queue bound', () => {
+  let srv: TestServer;
+  afterEach(async () => {
+    await srv?.close();
+  });
+
+  it('answers TIMEOUT for tasks still queued at their deadline, and they never run', async function () {
+    this.timeout(10000);
+    srv = await startPool({ workers: 1 });
+    const c = await RpcClient.connect(srv.url);
+    const blockId = c.id();
+    const quick = [1, 2, 3, 4, 5, 6].map(() => c.id());
+    // one frame: a 400 ms task, then six tasks with a 0.15 s timeout waiting behind it
+    c.sendRaw(Buffer.concat([encodeRequest(blockId, 'pool.block', [400, 'B']), ...quick.map((id, i) => encodeRequest(id, 'pool.quick', [`q${i}`]))]));
+    const t0 = Date.now();
+    const replies = await Promise.all(quick.map((id) => c.reply(id)));
+    const waited = Date.now() - t0;
+    for (const r of replies) expect(r.error?.code).to.equal('TIMEOUT');
+    expect(waited, 'TIMEOUT at the deadline, not after the blocking task').to.be.below(380);
+    expect((await c.reply(blockId)).result).to.equal(400);
+    const ran = (await c.call('pool.ran', [])).result as string[];
+    expect(ran).to.include('B');
+    for (let i = 0; i < 6; i++) expect(ran, 'a timed-out queued task never runs').to.not.include(`q${i}`);
+    const m = (await httpGet(srv.port, '/metrics')).body;
+    expect(outcome(m, 'cancelled') + outcome(m, 'expired')).to.equal(6);
+    c.close();
+  });
+
+  it('answers TIMEOUT for a running task at its deadline and discards its late result', async () => {
+    srv = await startPool({ workers: 1 });
+    const c = await RpcClient.connect(srv.url);
+    const t0 = Date.now();
+    const r = await c.call('pool.slow', [350]);
+    expect(r.error?.code).to.equal('TIMEOUT');
+    expect(Date.now() - t0).to.be.below(330);
+    expect((await c.call('pool.touch', ['after'])).result).to.equal('after');
+    expect(c.replies.filter((x) => x.msgid === r.msgid)).to.have.length(1);
+    const m = (await httpGet(srv.port, '/metrics')).body;
+    expect(outcome(m, 'discarded')).to.equal(1);
+    c.close();
+  });
+
+  it('drops the queued tasks of a client that disconnects before they run; a running one is discarded', async () => {
+    srv = await startPool({ workers: 1 });
+    const a = await RpcClient.connect(srv.url);
+    const ids = [a.id(), ...[1, 2, 3, 4, 5].map(() => a.id())];
+    a.sendRaw(Buffer.concat([encodeRequest(ids[0], 'pool.block', [250, 'A-block']), ...ids.slice(1).map((id, i) => encodeRequest(id, 'pool.touch', [`A${i}`]))]));
+    await delay(60);
+    a.close();
+    await a.closed;
+    await delay(350);
+    const b = await RpcClient.connect(srv.url);
+    const ran = (await b.call('pool.ran', [])).result as string[];
+    expect(ran).to.include('A-block');
+    for (let i = 0; i < 5; i++) expect(ran).to.not.include(`A${i}`);
+    const m = (await httpGet(srv.port, '/metrics')).body;
+    expect(outcome(m, 'cancelled')).to.equal(5);
+    expect(outcome(m, 'discarded')).to.equal(1);
+    b.close();
+  });
+
+  it('answers OVERLOADED at once when the waiting queue is full; the rest complete and the pool keeps serving', async function () {
+    this.timeout(10000);
+    srv = await startPool({ workers: 1, pool: { maxQueue: 3 } });
+    const c = await RpcClient.connect(srv.url);
+    const blockId = c.id();
+    const ids = Array.from({ length: 12 }, () => c.id());
+    c.sendRaw(Buffer.concat([encodeRequest(blockId, 'pool.block', [300]), ...ids.map((id, i) => encodeRequest(id, 'pool.touch', [`t${i}`]))]));
+    const t0 = Date.now();
+    await delay(80);
+    const early = c.replies.filter((r) => ids.includes(r.msgid));
+    expect(early.length, 'refused at once, while the first task still runs').to.be.at.least(7);
+    for (const r of early) expect(r.error?.code).to.equal('OVERLOADED');
+    expect(Date.now() - t0).to.be.below(280);
+    const all = await Promise.all(ids.map((id) => c.reply(id)));
+    const ok = all.filter((r) => r.error === null);
+    expect(ok.length + early.length).to.equal(12);
+    expect(ok.length).to.be.within(3, 5); // the queue (3) plus what the worker's ring already held
+    for (const r of ok) expect(r.result).to.match(/^t\d+$/);
+    expect((await c.reply(blockId)).result).to.equal(300);
+    expect((await c.call('pool.touch', ['later'])).result).to.equal('later');
+    const m = (await httpGet(srv.port, '/metrics')).body;
+    expect(outcome(m, 'overloaded')).to.equal(early.length);
+    expect(m).to.match(/^ringloop_rpc_requests_total\{outcome="OVERLOADED"\} \d+$/m);
+    c.close();
+  });
+});
