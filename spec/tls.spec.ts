@@ -61,6 +61,22 @@ describe('TLS', () => {
     await srv.close();
   });
 
+  it('ringloop load drives wss:// and tls:// trusting a given CA with --ca', async function () {
+    this.timeout(20000);
+    const srv = await startReactor({ tlsCert: cert, tlsKey: key, tcpPort: 0 });
+    for (const url of [`wss://127.0.0.1:${srv.port}`, `tls://127.0.0.1:${srv.reactor.listenInfo!.tcpPort}`]) {
+      const r = await runCli(['load', '--url', url, '--ca', cert, '--duration', '0.5', '--connections', '2', '--json'], {}, 15000);
+      expect(r.code, r.stderr).to.equal(0);
+      const report = JSON.parse(r.stdout.trim()) as { responses: number; results: number };
+      expect(report.results, url).to.be.above(100);
+      expect(report.results).to.equal(report.responses);
+      // Without the CA the self-signed certificate is refused: nothing connects.
+      const refused = await runCli(['load', '--url', url, '--duration', '0.3', '--connections', '1', '--json'], {}, 15000);
+      expect(refused.code, url).to.equal(1);
+    }
+    await srv.close();
+  });
+
   it('refuses a wrong passphrase, a missing key file, and half a pair, naming the option', async () => {
     const bad = await runCli(['serve', '--port', '0', '--tls-cert', cert, '--tls-key', encKey, '--tls-passphrase', 'nope']);
     expect(bad.code).to.not.equal(0);

@@ -3,6 +3,7 @@
  * (lib/load). Options are validated here, each bad one with a one-line
  * ConfigError (the CLI prints `ringloop: <message>` and exits 2).
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../errors';
 import { formatProgress, formatReport, parseTarget, runLoad, type LoadOptions, type LoadProgress, type PayloadType } from '../load';
@@ -26,6 +27,7 @@ Target:
   --url URL           ws://HOST:PORT[/path], wss://..., tcp://HOST:PORT or tls://HOST:PORT (required)
   --header "K: V"     extra WebSocket handshake header, may repeat ("Authorization: Bearer T")
   --insecure          wss:// and tls://: accept any certificate
+  --ca FILE           wss:// and tls://: also trust this CA / self-signed certificate (PEM)
 
 Load:
   --connections N     connections (default 8)
@@ -65,6 +67,7 @@ const OPTIONS = {
   url: { type: 'string' },
   header: { type: 'string', multiple: true },
   insecure: { type: 'boolean' },
+  ca: { type: 'string' },
   connections: { type: 'string' },
   pipeline: { type: 'string' },
   batch: { type: 'string' },
@@ -224,6 +227,7 @@ export function parseLoadArgs(argv: string[]): LoadArgs {
     verify: !!v.verify,
     headers: Object.keys(headers).length ? headers : undefined,
     insecure: !!v.insecure,
+    ca: typeof v.ca === 'string' ? readCa(v.ca) : undefined,
     rate,
     threads,
   };
@@ -297,5 +301,13 @@ export async function loadMain(argv: string[]): Promise<void> {
   } finally {
     clear();
     process.removeListener('SIGINT', onSigint);
+  }
+}
+
+function readCa(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`--ca ${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
 }

@@ -72,6 +72,8 @@ export interface ConnectionConfig {
   expectedResult: Buffer | null;
   headers?: Readonly<Record<string, string>>;
   insecure: boolean;
+  /** PEM to trust for wss:// and tls://. */
+  ca?: string;
   /** Count an echoed request `[0, msgid, …]` as the answer to msgid (servers that echo bytes untouched). */
   rawEcho: boolean;
   /** Open loop: one frame every `intervalMs`, the first `firstDueMs` after start. Null: closed loop. */
@@ -186,6 +188,7 @@ export class LoadConnection {
           port: target.port,
           servername: net.isIP(target.host) ? undefined : target.host,
           rejectUnauthorized: !this.cfg.insecure,
+          ...(this.cfg.ca !== undefined ? { ca: this.cfg.ca } : {}),
         });
         socket.on('data', (chunk: Buffer) => this.onBytes(chunk, chunk.length));
         socket.once('secureConnect', () => this.onConnected());

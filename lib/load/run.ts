@@ -129,6 +129,7 @@ export async function runInThread(options: LoadOptions, hooks: ThreadHooks = {})
         expectedResult: options.verify ? set.firstParamBytes : null,
         headers: options.headers,
         insecure: options.insecure ?? false,
+        ca: options.ca,
         rawEcho: options.rawEcho ?? false,
         openLoop: shard.totalRate !== null ? { intervalMs, firstDueMs: ((shard.first + i) / shard.total) * intervalMs } : null,
       }),

@@ -58,6 +58,8 @@ export interface LoadOptions {
   headers?: Readonly<Record<string, string>>;
   /** For wss:// and tls://: accept any certificate (default false). */
   insecure?: boolean;
+  /** For wss:// and tls://: PEM certificate(s) to trust besides the system's (e.g. a self-signed server's). */
+  ca?: string;
   /** Handshakes in progress at once while connecting (default 256). */
   connectConcurrency?: number;
   /** Give up connecting after this long (default 10,000 ms). */
