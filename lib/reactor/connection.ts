@@ -33,8 +33,9 @@ export abstract class BaseConnection implements Connection {
   authStarted = false;
   /** Async calls not yet answered, so they can be cancelled when the connection goes. */
   calls: Set<Call> | null = null;
-  /** Responses queued this turn; sent as one frame by flush(). */
-  private out: Uint8Array[] | null = null;
+  /** Responses queued this turn, sent as one frame by flush(): the first alone (the common case, no array), the rest in `more`. */
+  private out: Uint8Array | null = null;
+  private more: Uint8Array[] | null = null;
   private outBytes = 0;
   dirty = false;
 
@@ -57,8 +58,9 @@ export abstract class BaseConnection implements Connection {
 
   write(bytes: Uint8Array): void {
     if (!this.open) return;
-    if (this.out === null) this.out = [bytes];
-    else this.out.push(bytes);
+    if (this.out === null) this.out = bytes;
+    else if (this.more === null) this.more = [bytes];
+    else this.more.push(bytes);
     this.outBytes += bytes.length;
     if (this.outBytes > this.owner.maxBackpressure) {
       // A single turn's output alone passes the bound: send it now so the check in flush() applies.
@@ -76,11 +78,13 @@ export abstract class BaseConnection implements Connection {
     this.dirty = false;
     const out = this.out;
     if (out === null) return;
+    const more = this.more;
     this.out = null;
+    this.more = null;
     const n = this.outBytes;
     this.outBytes = 0;
     if (!this.open) return;
-    const backedUp = this.transportSend(out.length === 1 ? out[0] : Buffer.concat(out, n), cork);
+    const backedUp = this.transportSend(more === null ? out : Buffer.concat([out, ...more], n), cork);
     this.owner.sent(this, n);
     if (backedUp && this.open && this.bufferedAmount() > this.owner.maxBackpressure) this.overBound();
   }
@@ -93,6 +97,7 @@ export abstract class BaseConnection implements Connection {
   close(code: number = CloseCode.NORMAL, reason = ''): void {
     if (!this.open) return;
     this.out = null;
+    this.more = null;
     this.outBytes = 0;
     this.transportClose(code, reason);
   }
