@@ -25,7 +25,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { Options, Packr, RESERVE_START_SPACE, Unpackr } from 'msgpackr';
 import { ErrorCode, RpcError, type RpcErrorBody } from '../errors';
 import { SCAN_FLAG_UNSAFE_KEY, lastScanFlags, scanMessage } from '../protocol/scan';
-import { decodeAny } from '../protocol/codec';
+import { decodeAny, responseHeaderLength, writeResponseHeader } from '../protocol/codec';
 
 // Pool-wide control words (Int32Array over a SharedArrayBuffer), each on its own cache line.
 export const POOL_DOORBELL = 0;
@@ -184,36 +184,6 @@ export function decodeParams(bytes: Buffer, own: boolean): unknown[] {
 /** Any value the pool sent back (for the standalone pool API: results are not spliced there). */
 export function decodeValue(bytes: Uint8Array): unknown {
   return unpackrCopy.unpack(bytes);
-}
-
-// Bytes of the `[1, msgid, nil,` header: fixarray(4), 1, msgid as the smallest uint, nil.
-export function responseHeaderLength(msgid: number): number {
-  return msgid < 0x80 ? 4 : msgid < 0x100 ? 5 : msgid < 0x10000 ? 6 : 8;
-}
-
-/** Writes `[1, msgid, nil,` at out[at..]; returns the end. */
-export function writeResponseHeader(out: Uint8Array, at: number, msgid: number): number {
-  let i = at;
-  out[i++] = 0x94;
-  out[i++] = 0x01;
-  if (msgid < 0x80) {
-    out[i++] = msgid;
-  } else if (msgid < 0x100) {
-    out[i++] = 0xcc;
-    out[i++] = msgid;
-  } else if (msgid < 0x10000) {
-    out[i++] = 0xcd;
-    out[i++] = msgid >>> 8;
-    out[i++] = msgid & 0xff;
-  } else {
-    out[i++] = 0xce;
-    out[i++] = msgid >>> 24;
-    out[i++] = (msgid >>> 16) & 0xff;
-    out[i++] = (msgid >>> 8) & 0xff;
-    out[i++] = msgid & 0xff;
-  }
-  out[i++] = 0xc0;
-  return i;
 }
 
 /** The error map the client gets for a task that did not end with a result. */

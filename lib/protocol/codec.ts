@@ -285,30 +285,16 @@ function pack(value: unknown): Buffer {
   return out;
 }
 
-// Bytes of the `[1, msgid, nil,` header: fixarray(4), 1, msgid as the smallest uint, nil.
-function headerLength(msgid: number): number {
+/** Bytes of the `[1, msgid, nil,` header: fixarray(4), 1, msgid as the smallest uint, nil. */
+export function responseHeaderLength(msgid: number): number {
   return msgid < 0x80 ? 4 : msgid < 0x100 ? 5 : msgid < 0x10000 ? 6 : 8;
 }
 
-/**
- * `[1, msgid, nil, result]`. Throws a catchable TypeError for an unencodable
- * result (the caller answers HANDLER_ERROR instead).
- *
- * msgpackr packs only the result, into space reserved in front of it for the
- * header we write by hand: no envelope array, ~25% faster than packing one.
- */
-export function encodeResult(msgid: number, result: unknown): Buffer {
-  assertMsgid(msgid);
-  const h = headerLength(msgid);
-  let out: Buffer;
-  try {
-    out = packr.pack(result, RESERVE_START_SPACE | h);
-  } catch (e) {
-    throw encodeFailure(e);
-  }
-  out[0] = 0x94;
-  out[1] = 0x01;
-  let i = 2;
+/** Writes `[1, msgid, nil,` at out[at..]; returns the end. Shared with the pool, which splices worker results behind it. */
+export function writeResponseHeader(out: Uint8Array, at: number, msgid: number): number {
+  let i = at;
+  out[i++] = 0x94;
+  out[i++] = 0x01;
   if (msgid < 0x80) {
     out[i++] = msgid;
   } else if (msgid < 0x100) {
@@ -325,7 +311,27 @@ export function encodeResult(msgid: number, result: unknown): Buffer {
     out[i++] = (msgid >>> 8) & 0xff;
     out[i++] = msgid & 0xff;
   }
-  out[i] = 0xc0;
+  out[i++] = 0xc0;
+  return i;
+}
+
+/**
+ * `[1, msgid, nil, result]`. Throws a catchable TypeError for an unencodable
+ * result (the caller answers HANDLER_ERROR instead).
+ *
+ * msgpackr packs only the result, into space reserved in front of it for the
+ * header we write by hand: no envelope array, ~25% faster than packing one.
+ */
+export function encodeResult(msgid: number, result: unknown): Buffer {
+  assertMsgid(msgid);
+  const h = responseHeaderLength(msgid);
+  let out: Buffer;
+  try {
+    out = packr.pack(result, RESERVE_START_SPACE | h);
+  } catch (e) {
+    throw encodeFailure(e);
+  }
+  writeResponseHeader(out, 0, msgid);
   // checked with the header in place: the envelope adds one level of nesting
   if (scanMessage(out, 0, out.length) !== out.length) throw encodeFailure(null);
   return out;
