@@ -332,8 +332,12 @@ export function encodeResult(msgid: number, result: unknown): Buffer {
     throw encodeFailure(e);
   }
   writeResponseHeader(out, 0, msgid);
-  // checked with the header in place: the envelope adds one level of nesting
-  if (scanMessage(out, 0, out.length) !== out.length) throw encodeFailure(null);
+  // Checked with the header in place (the envelope adds one level of nesting).
+  // A string, number, boolean or nil result cannot come out as an extension or nest: skip the scan.
+  const t = typeof result;
+  if (result !== null && result !== undefined && t !== 'string' && t !== 'number' && t !== 'boolean') {
+    if (scanMessage(out, 0, out.length) !== out.length) throw encodeFailure(null);
+  }
   return out;
 }
 
