@@ -25,7 +25,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { Options, Packr, RESERVE_START_SPACE, Unpackr } from 'msgpackr';
 import { ErrorCode, RpcError, type RpcErrorBody } from '../errors';
 import { SCAN_FLAG_UNSAFE_KEY, lastScanFlags, scanMessage } from '../protocol/scan';
-import { decodeAny, responseHeaderLength, writeResponseHeader } from '../protocol/codec';
+import { decodeAny, decodeOptions, packOptions, responseHeaderLength, writeResponseHeader } from '../protocol/codec';
 
 // Pool-wide control words (Int32Array over a SharedArrayBuffer), each on its own cache line.
 export const POOL_DOORBELL = 0;
@@ -82,17 +82,9 @@ export const RESP_ASYNC = 1 << 29;
 /** Bytes in front of an oversize result buffer, where the reactor writes the response header. */
 export const RESULT_HEADROOM = 8;
 
-const packr = new Packr({
-  useRecords: false,
-  encodeUndefinedAsNil: true,
-  useToJSON: false,
-  writeFunction: (): never => {
-    throw new TypeError('a function cannot be encoded as MessagePack');
-  },
-});
+const packr = new Packr(packOptions);
 
-// Same options as the codec's decoder: numbers up to 2^53, BigInt beyond; bin copied out of the ring.
-const decodeOptions = { useRecords: false, mapsAsObjects: true, int64AsType: 'auto', copyBuffers: true } as unknown as Options;
+// The codec's decoder options: numbers up to 2^53, BigInt beyond; bin copied out of the ring.
 const unpackrCopy = new Unpackr(decodeOptions);
 // For bodies that arrived in a buffer of their own (oversize): bin values may stay views into it.
 const unpackrView = new Unpackr({ ...(decodeOptions as object), copyBuffers: false } as Options);

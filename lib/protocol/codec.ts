@@ -46,7 +46,8 @@ export interface FrameSink {
 export type FrameError = { close: 1007 | 1002; reason: string };
 
 // int64AsType 'auto' exists in msgpackr 2.1 but is missing from its typings.
-const decodeOptions = {
+/** Decoder options for untrusted input (shared with the worker pool's wire format). */
+export const decodeOptions = {
   useRecords: false,
   mapsAsObjects: true,
   int64AsType: 'auto',
@@ -58,7 +59,8 @@ const unpackr = new Unpackr(decodeOptions);
 // converted by toPlain with our key rules.
 const mapUnpackr = new Unpackr({ ...decodeOptions, mapsAsObjects: false });
 
-const packr = new Packr({
+/** Encoder options: plain MessagePack any decoder reads (shared with the worker pool's wire format). */
+export const packOptions = {
   useRecords: false,
   encodeUndefinedAsNil: true,
   // Encode objects by their own fields: a decoded map may carry a non-function
@@ -69,7 +71,9 @@ const packr = new Packr({
   writeFunction: (): never => {
     throw new TypeError('a function cannot be encoded as MessagePack');
   },
-});
+};
+
+const packr = new Packr(packOptions);
 
 // Decoded messages of the frame being delivered. msgpackr decodes the whole
 // (already validated) frame in one unpackMultiple call, which is ~2.5x faster
