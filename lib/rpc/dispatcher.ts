@@ -125,7 +125,7 @@ export class Dispatcher implements EventHandler, PoolCallSink {
     try {
       result = entry.fn(params, call);
     } catch (e) {
-      this.log.debug({ conn: conn.id, method: shortName(method), err: errorBody(e).message }, 'notification failed');
+      this.notificationFailed(conn, method, e);
       return;
     }
     if (isThenable(result)) {
@@ -151,7 +151,7 @@ export class Dispatcher implements EventHandler, PoolCallSink {
       queued = pool.submit(call, entry.poolIndex, params);
     } catch (e) {
       if (msgid >= 0) this.answerError(call, errorBody(e), true);
-      else this.log.debug({ conn: conn.id, method: shortName(entry.name), err: errorBody(e).message }, 'notification failed');
+      else this.notificationFailed(conn, entry.name, e);
       return;
     }
     if (!queued) {
@@ -196,6 +196,11 @@ export class Dispatcher implements EventHandler, PoolCallSink {
     this.deadlines.close();
   }
 
+  /** Notifications are never answered: a failure is only logged. */
+  private notificationFailed(conn: BaseConnection, method: string, e: unknown): void {
+    this.log.debug({ conn: conn.id, method: shortName(method), err: errorBody(e).message }, 'notification failed');
+  }
+
   private track(call: Call): void {
     const conn = call.conn;
     conn.inflight++;
@@ -228,7 +233,7 @@ export class Dispatcher implements EventHandler, PoolCallSink {
   private fail(call: Call, e: unknown): void {
     if (!this.settle(call)) return;
     if (call.msgid >= 0) this.answerError(call, errorBody(e), false);
-    else this.log.debug({ conn: call.conn.id, method: shortName(call.method), err: errorBody(e).message }, 'notification failed');
+    else this.notificationFailed(call.conn, call.method, e);
   }
 
   private expire(call: Call): void {
