@@ -1,0 +1,174 @@
+/**
+ * Hand encoder for the scalar results most RPC methods return (hot path).
+ *
+ * Why: msgpackr's pack() costs ~300 ns of setup per call, about as much as
+ * the rest of a small echo request (benchmarks/README.md "Decoding and
+ * encoding"). A string, 32-bit integer, boolean or nil after the response
+ * header is a few bytes we can write directly. Everything else (floats,
+ * larger integers, long strings, containers, bin) goes to msgpackr.
+ *
+ * The bytes are exactly msgpackr's (spec/protocol-write.spec.ts checks it):
+ * the smallest header for the value and for the string's UTF-8 length.
+ *
+ * Output goes into a slab that is only ever appended to and replaced when
+ * full, never rewound, so every returned view stays valid while it is
+ * referenced (msgpackr's own scheme).
+ */
+
+type Utf8Buffer = Buffer & { utf8Write(s: string, offset: number, length: number): number };
+
+const SLAB_BYTES = 64 * 1024;
+/** Longer strings go to msgpackr (its native UTF-8 writer, no slab waste). */
+export const MAX_FAST_STRING = 4096;
+
+let slab = Buffer.allocUnsafeSlow(SLAB_BYTES) as Utf8Buffer;
+let slabPos = 0;
+
+function reserve(bytes: number): number {
+  if (slabPos + bytes > SLAB_BYTES) {
+    slab = Buffer.allocUnsafeSlow(SLAB_BYTES) as Utf8Buffer;
+    slabPos = 0;
+  }
+  return slabPos;
+}
+
+/** Bytes of the `[1, msgid, nil,` header: fixarray(4), 1, msgid as the smallest uint, nil. */
+export function responseHeaderLength(msgid: number): number {
+  return msgid < 0x80 ? 4 : msgid < 0x100 ? 5 : msgid < 0x10000 ? 6 : 8;
+}
+
+/** Writes `[1, msgid, nil,` at out[at..]; returns the end. Shared with the pool, which splices worker results behind it. */
+export function writeResponseHeader(out: Uint8Array, at: number, msgid: number): number {
+  let i = at;
+  out[i++] = 0x94;
+  out[i++] = 0x01;
+  if (msgid < 0x80) {
+    out[i++] = msgid;
+  } else if (msgid < 0x100) {
+    out[i++] = 0xcc;
+    out[i++] = msgid;
+  } else if (msgid < 0x10000) {
+    out[i++] = 0xcd;
+    out[i++] = msgid >>> 8;
+    out[i++] = msgid & 0xff;
+  } else {
+    out[i++] = 0xce;
+    out[i++] = msgid >>> 24;
+    out[i++] = (msgid >>> 16) & 0xff;
+    out[i++] = (msgid >>> 8) & 0xff;
+    out[i++] = msgid & 0xff;
+  }
+  out[i++] = 0xc0;
+  return i;
+}
+
+/**
+ * `[1, msgid, nil, value]` for a valid uint32 msgid, or null when `value` is
+ * not one of the fast cases (the caller uses msgpackr then).
+ */
+export function writeScalarResult(msgid: number, value: unknown): Buffer | null {
+  switch (typeof value) {
+    case 'string':
+      return value.length <= MAX_FAST_STRING ? writeString(msgid, value) : null;
+    case 'number':
+      return writeInt(msgid, value);
+    case 'boolean':
+      return writeByte(msgid, value ? 0xc3 : 0xc2);
+    case 'undefined':
+      return writeByte(msgid, 0xc0);
+    case 'object':
+      return value === null ? writeByte(msgid, 0xc0) : null;
+    default:
+      return null;
+  }
+}
+
+/** Reserves room for the header plus `body` bytes and writes the header at slabPos; returns its end. */
+function begin(msgid: number, body: number): number {
+  const start = reserve(8 + body);
+  return writeResponseHeader(slab, start, msgid);
+}
+
+function finish(start: number, end: number): Buffer {
+  slabPos = end;
+  return slab.subarray(start, end);
+}
+
+function writeByte(msgid: number, b: number): Buffer {
+  const p = begin(msgid, 1);
+  const start = slabPos;
+  slab[p] = b;
+  return finish(start, p + 1);
+}
+
+function writeInt(msgid: number, n: number): Buffer | null {
+  if (n >>> 0 !== n && n >> 0 !== n) return null; // floats and integers beyond 32 bits: msgpackr's rules
+  let p = begin(msgid, 5);
+  const start = slabPos;
+  const s = slab;
+  if (n >>> 0 === n) {
+    if (n < 0x80) s[p++] = n;
+    else if (n < 0x100) {
+      s[p++] = 0xcc;
+      s[p++] = n;
+    } else if (n < 0x10000) {
+      s[p++] = 0xcd;
+      s[p++] = n >>> 8;
+      s[p++] = n & 0xff;
+    } else {
+      s[p++] = 0xce;
+      s.writeUInt32BE(n, p);
+      p += 4;
+    }
+  } else {
+    if (n >= -0x20) s[p++] = n & 0xff;
+    else if (n >= -0x80) {
+      s[p++] = 0xd0;
+      s[p++] = n & 0xff;
+    } else if (n >= -0x8000) {
+      s[p++] = 0xd1;
+      s[p++] = (n >> 8) & 0xff;
+      s[p++] = n & 0xff;
+    } else {
+      s[p++] = 0xd2;
+      s.writeInt32BE(n, p);
+      p += 4;
+    }
+  }
+  return finish(start, p);
+}
+
+function writeString(msgid: number, str: string): Buffer {
+  const len = str.length;
+  // Room for the longest case: 3 UTF-8 bytes per UTF-16 unit, a 3-byte header.
+  const p = begin(msgid, 3 + len * 3);
+  const start = slabPos;
+  const s = slab;
+  // Header size by the unit count; moved below if the UTF-8 length needs a bigger one.
+  const guess = len < 0x20 ? 1 : len < 0x100 ? 2 : 3;
+  const at = p + guess;
+  let bytes = -1;
+  if (len < 64) {
+    // Short ASCII in JS beats the native call; anything else takes the native writer.
+    let i = 0;
+    for (; i < len; i++) {
+      const c = str.charCodeAt(i);
+      if (c >= 0x80) break;
+      s[at + i] = c;
+    }
+    if (i === len) bytes = len;
+  }
+  if (bytes < 0) bytes = s.utf8Write(str, at, len * 3);
+  const need = bytes < 0x20 ? 1 : bytes < 0x100 ? 2 : 3;
+  if (need !== guess) s.copyWithin(p + need, at, at + bytes);
+  if (need === 1) s[p] = 0xa0 | bytes;
+  else if (need === 2) {
+    s[p] = 0xd9;
+    s[p + 1] = bytes;
+  } else {
+    s[p] = 0xda;
+    s[p + 1] = bytes >>> 8;
+    s[p + 2] = bytes & 0xff;
+  }
+  return finish(start, p + need + bytes);
+}
