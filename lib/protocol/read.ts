@@ -144,22 +144,46 @@ function readMap(n: number): Record<string, unknown> {
   return o;
 }
 
+// Short ASCII strings (method names, map keys) come back from a small cache:
+// no string to build, and the Map lookup of a method name finds its hash
+// already computed. Slot = hash of the bytes; a miss just replaces the slot.
+const CACHE_SLOTS = 1024;
+const CACHE_MAX = 16;
+const cacheStr: Array<string | undefined> = new Array<string | undefined>(CACHE_SLOTS).fill(undefined);
+const cacheLen = new Uint8Array(CACHE_SLOTS);
+const cacheBytes = new Uint8Array(CACHE_SLOTS * CACHE_MAX);
+
 function readStr(len: number): string {
   const start = pos;
   const end = start + len;
   pos = end;
-  if (len <= 16) {
-    // Short ASCII (method names, keys): building it in JS beats the native call.
-    const s = src;
-    let out = '';
-    for (let i = start; i < end; i++) {
-      const c = s[i]!;
-      if (c >= 0x80) return s.utf8Slice(start, end);
-      out += String.fromCharCode(c);
-    }
-    return out;
+  if (len > CACHE_MAX) return src.utf8Slice(start, end);
+  if (len === 0) return '';
+  const s = src;
+  let h = len;
+  for (let i = start; i < end; i++) {
+    const c = s[i]!;
+    if (c >= 0x80) return s.utf8Slice(start, end);
+    h = (Math.imul(h, 31) + c) | 0;
   }
-  return src.utf8Slice(start, end);
+  const slot = (h ^ (h >>> 10)) & (CACHE_SLOTS - 1);
+  const base = slot * CACHE_MAX;
+  if (cacheLen[slot] === len) {
+    let same = true;
+    for (let i = 0; i < len; i++) {
+      if (cacheBytes[base + i] !== s[start + i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return cacheStr[slot]!;
+  }
+  let out = '';
+  for (let i = start; i < end; i++) out += String.fromCharCode(s[i]!);
+  cacheStr[slot] = out;
+  cacheLen[slot] = len;
+  for (let i = 0; i < len; i++) cacheBytes[base + i] = s[start + i]!;
+  return out;
 }
 
 function readBin(len: number): Buffer {
