@@ -151,6 +151,7 @@ describe('pool ring (SharedArrayBuffer SPSC)', () => {
     for (let seq = 0; seq < sizes.length; seq++) {
       let off: number;
       while ((off = w.reserve(sizes[seq])) < 0) {
+        // ring full: publish and retry; how often depends on how fast the consumer thread gets a CPU
         publishes++;
         if (w.publish()) woke++;
         await new Promise((r) => setImmediate(r));
@@ -168,7 +169,8 @@ describe('pool ring (SharedArrayBuffer SPSC)', () => {
     expect(res.seq).to.equal(sizes.length);
     expect(res.sleeps, 'the consumer slept between bursts').to.be.greaterThan(5);
     expect(woke, 'notified only when the consumer slept').to.be.greaterThan(0).and.at.most(publishes);
-    expect(publishes, 'one publish per burst (plus full-ring publishes)').to.be.below(sizes.length / 10);
+    // frames become visible only at a publish (one store), so the consumer sees at most one batch per publish
+    expect(res.batches, 'batches seen by the consumer').to.be.at.most(publishes);
     expect(res.batches, 'the consumer released in batches').to.be.below(sizes.length / 5);
     expect(Atomics.load(w.ctl, SLEEP)).to.be.oneOf([0, 1]);
   });

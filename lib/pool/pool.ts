@@ -147,6 +147,8 @@ export interface PoolOptions {
    * Other platforms: ignored (there it would lower the whole process).
    */
   workerNice?: number;
+  /** Linux: each worker pins its own thread to these CPUs as it starts (--reactor-cpu; empty = no pinning). */
+  cpus?: number[];
   log?: Logger;
   logLevel?: string;
   /** Given to plugins' setup in workers as `reactor.options`. */
@@ -298,6 +300,7 @@ export class WorkerPool {
       spinUs: opts.spinUs ?? 50,
       sleepMode: opts.sleepMode ?? 'auto',
       nice: opts.workerNice ?? 0,
+      cpus: opts.cpus ?? [],
       oversizeBytes: this.oversizeBytes,
       logLevel: opts.logLevel ?? opts.log?.level ?? 'info',
       options: opts.options ?? {},

@@ -47,6 +47,8 @@ export interface WorkerInit {
   sleepMode: 'auto' | 'async' | 'sync';
   /** Added to the worker thread's nice value (Linux only). */
   nice: number;
+  /** CPUs the worker pins its thread to before loading plugins (empty: leave as is). */
+  cpus: number[];
   oversizeBytes: number;
   logLevel: string;
   options: unknown;

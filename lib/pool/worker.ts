@@ -43,6 +43,7 @@ import {
 } from './wire';
 import { WorkerHost, findPlugin } from './host';
 import { SpinGate } from './spin-gate';
+import { ownThreadId, pinThread } from '../reactor/affinity';
 import type { CallContext, MethodFn } from '../reactor/types';
 
 const init = workerData as WorkerInit;
@@ -351,6 +352,7 @@ function lowerPriority(): void {
 
 async function start(): Promise<void> {
   lowerPriority();
+  if (init.cpus.length > 0) pinThread(ownThreadId(), init.cpus); // a failure fails the pool's start-up
   for (const ref of init.plugins) {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const mod: unknown = require(ref.module);

@@ -32,6 +32,8 @@ export interface ReactorOptions {
   tlsKey: string | null;
   tlsPassphrase: string | null;
   tlsCa: string | null;
+  /** Linux: the reactor thread's own CPU (pool workers get the others), or null for no pinning. */
+  reactorCpu: number | null;
 }
 
 type Kind = 'string' | 'port' | 'int' | 'seconds' | 'path';
@@ -68,6 +70,15 @@ export const OPTION_SPECS: readonly Spec[] = [
   { flag: 'tls-key', key: 'tlsKey', kind: 'path', nullable: true, help: 'TLS private key (PEM) (default off)' },
   { flag: 'tls-passphrase', key: 'tlsPassphrase', kind: 'string', nullable: true, help: 'passphrase of an encrypted --tls-key (default none)' },
   { flag: 'tls-ca', key: 'tlsCa', kind: 'path', nullable: true, help: 'CA bundle (PEM) sent with the certificate chain (default none)' },
+  {
+    flag: 'reactor-cpu',
+    key: 'reactorCpu',
+    kind: 'int',
+    min: 0,
+    max: 65535,
+    nullable: true,
+    help: 'Linux: run the reactor thread alone on this CPU, pool workers on the others; keeps latency flat while the pool is saturated (default off)',
+  },
 ];
 
 export function defaultOptions(): ReactorOptions {
@@ -90,6 +101,7 @@ export function defaultOptions(): ReactorOptions {
     tlsKey: null,
     tlsPassphrase: null,
     tlsCa: null,
+    reactorCpu: null,
   };
 }
 

@@ -7,6 +7,7 @@ import pino, { type Logger } from 'pino';
 import { ConfigError, CloseCode, ErrorCode, RpcError } from '../errors';
 import { decodeFrame, encodeError, encodeResult, type FrameSink } from '../protocol/codec';
 import { Dispatcher, FRAME_UNREAD, NO_FRAME } from '../rpc/dispatcher';
+import { applyReactorLayout, planLayout, type CpuLayout } from './affinity';
 import { MethodRegistry } from '../rpc/methods';
 import { RpcMetrics } from '../metrics/rpc-metrics';
 import { WebSocketTransport, WsConnection } from '../transports/websocket';
@@ -69,6 +70,8 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
   /** Offloaded method -> the plugin that registered it. */
   private readonly offloadedBy = new Map<string, Plugin<unknown>>();
   private readonly poolTuning: ReactorPoolOptions;
+  /** --reactor-cpu: where the reactor and the pool workers run. */
+  private cpuLayout: CpuLayout | null = null;
   private workerPool: WorkerPool | null = null;
   private state: State = 'new';
   private closing: Promise<void> | null = null;
@@ -155,6 +158,7 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
       pool = new WorkerPool({
         ...this.poolTuning,
         size: this.options.workers,
+        cpus: this.cpuLayout?.others ?? [],
         plugins: [...refs.values()],
         methods: entries.map((e) => e.name),
         log: this.log,
@@ -255,6 +259,11 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
     }
     if (this.options.authTokenFile !== null) this.authenticate(tokenFileAuthenticator(this.options.authTokenFile).authenticate);
     this.tls = loadTls(this.options);
+    if (this.options.reactorCpu !== null) {
+      this.cpuLayout = planLayout(this.options.reactorCpu);
+      applyReactorLayout(this.cpuLayout);
+      this.log.info({ reactorCpu: this.cpuLayout.reactor, workerCpus: this.cpuLayout.others }, 'reactor thread pinned');
+    }
     await this.startPool();
     this.state = 'listening';
     const ws = new WebSocketTransport(this);
