@@ -4,7 +4,7 @@
  * Why not msgpackr here: for the small frames that dominate RPC traffic its
  * per-call setup (a DataView per new Buffer, the native string extractor for
  * every str8 and longer) cost more than the decode itself: ~29% of the
- * server's CPU for a 1-request echo frame (benchmarks/README.md "Decoding").
+ * server's CPU for a 1-request echo frame (benchmarks/README.md, "What changed on the hot path").
  * The scanner has already checked every length, the nesting depth (<= 64)
  * and that no extension type, 0xc1 or unsafe map key is present, so this
  * reader needs no bounds checks and no recursion guard.

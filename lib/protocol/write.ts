@@ -2,8 +2,8 @@
  * Hand encoder for the scalar results most RPC methods return (hot path).
  *
  * Why: msgpackr's pack() costs ~300 ns of setup per call, about as much as
- * the rest of a small echo request (benchmarks/README.md "Decoding and
- * encoding"). A string, 32-bit integer, boolean or nil after the response
+ * the rest of a small echo request (benchmarks/README.md, "What changed on the
+ * hot path"). A string, 32-bit integer, boolean or nil after the response
  * header is a few bytes we can write directly. Everything else (floats,
  * larger integers, long strings, containers, bin) goes to msgpackr.
  *
