@@ -3,7 +3,7 @@ import path from 'node:path';
 import { encodeRequest } from '../lib/protocol/codec';
 import type { CreateReactorOptions } from '../lib/reactor/reactor';
 import type { Plugin } from '../lib/plugins/plugin';
-import { ROOT, RpcClient, delay, httpGet, startReactor, type TestServer } from './helpers/client';
+import { ROOT, RpcClient, delay, httpGet, runCli, startCli, startReactor, type CliServer, type TestServer } from './helpers/client';
 
 const FIXTURE = path.join(ROOT, 'spec', 'fixtures', 'pool-tasks.js');
 
@@ -101,5 +101,42 @@ describe('worker pool: deadlines, disconnects and the waiting-queue bound', () =
     expect(outcome(m, 'overloaded')).to.equal(early.length);
     expect(m).to.match(/^ringloop_rpc_requests_total\{outcome="OVERLOADED"\} \d+$/m);
     c.close();
+  });
+
+  it('ringloop serve --pool-queue N bounds the waiting queue: a burst past it gets OVERLOADED, and every request is answered', async function () {
+    this.timeout(20000);
+    const burst = async (args: string[]): Promise<{ ok: number; overloaded: number; other: number }> => {
+      const cli: CliServer = await startCli(['serve', '--port', '0', '--workers', '1', '--log-level', 'warn', ...args]);
+      try {
+        const c = await RpcClient.connect(cli.url);
+        // a sha256 that keeps the one worker busy for ~300 ms, then a burst behind it
+        const t0 = Date.now();
+        await c.call('sha256', ['calibrate', 20000]);
+        const rounds = Math.min(1_000_000, Math.round((300 * 20000) / Math.max(1, Date.now() - t0)));
+        const blockId = c.id();
+        const ids = Array.from({ length: 40 }, () => c.id());
+        c.sendRaw(Buffer.concat([encodeRequest(blockId, 'sha256', ['block', rounds]), ...ids.map((id, i) => encodeRequest(id, 'sha256', [`t${i}`, 1]))]));
+        const all = await Promise.all(ids.map((id) => c.reply(id)));
+        expect(typeof (await c.reply(blockId)).result).to.equal('string');
+        c.close();
+        return {
+          ok: all.filter((r) => r.error === null && typeof r.result === 'string').length,
+          overloaded: all.filter((r) => r.error?.code === 'OVERLOADED').length,
+          other: all.filter((r) => r.error !== null && r.error.code !== 'OVERLOADED').length,
+        };
+      } finally {
+        cli.proc.kill('SIGTERM');
+        await cli.exited;
+      }
+    };
+    const bounded = await burst(['--pool-queue', '2']);
+    expect(bounded.other).to.equal(0);
+    expect(bounded.overloaded, 'refused past the bound').to.be.greaterThan(0);
+    expect(bounded.ok + bounded.overloaded).to.equal(40);
+    const unbounded = await burst([]); // default 4096
+    expect(unbounded).to.deep.equal({ ok: 40, overloaded: 0, other: 0 });
+    const bad = await runCli(['serve', '--port', '0', '--pool-queue', '0']);
+    expect(bad.code).to.not.equal(0);
+    expect(bad.stderr).to.match(/--pool-queue must be between 1 and/);
   });
 });

@@ -12,6 +12,10 @@ export interface ReactorOptions {
   /** Raw-TCP MessagePack-RPC port, or null for off. */
   tcpPort: number | null;
   workers: number;
+  /** Offloaded tasks waiting for a worker; over it: OVERLOADED at once. */
+  poolQueue: number;
+  /** Bytes of params of those waiting tasks; over it: OVERLOADED at once. */
+  poolQueueBytes: number;
   maxPayload: number;
   maxInflight: number;
   maxBackpressure: number;
@@ -56,6 +60,8 @@ export const OPTION_SPECS: readonly Spec[] = [
   { flag: 'port', key: 'port', kind: 'port', help: 'WebSocket + HTTP port, 0 = any free port (default 9000)' },
   { flag: 'tcp-port', key: 'tcpPort', kind: 'port', nullable: true, help: 'also serve raw-TCP MessagePack-RPC on this port (default off)' },
   { flag: 'workers', key: 'workers', kind: 'int', min: 1, max: 256, help: 'worker threads in the pool (default cores - 1, at least 1)' },
+  { flag: 'pool-queue', key: 'poolQueue', kind: 'int', min: 1, max: 10_000_000, help: 'offloaded tasks waiting for a worker; more: OVERLOADED at once (default 4096)' },
+  { flag: 'pool-queue-bytes', key: 'poolQueueBytes', kind: 'int', min: 1024, max: 16 * 1024 * MiB, help: 'bytes of params of waiting tasks; more: OVERLOADED at once (default 64 MiB)' },
   { flag: 'max-payload', key: 'maxPayload', kind: 'int', min: 16, max: 256 * MiB, help: 'largest accepted message in bytes (default 1 MiB)' },
   { flag: 'max-inflight', key: 'maxInflight', kind: 'int', min: 1, max: 1 << 20, help: 'unanswered requests per connection (default 1024)' },
   { flag: 'max-backpressure', key: 'maxBackpressure', kind: 'int', min: 1024, max: 1024 * MiB, help: 'unsent bytes per connection before it is closed with 1008 (default 1 MiB)' },
@@ -87,6 +93,8 @@ export function defaultOptions(): ReactorOptions {
     port: 9000,
     tcpPort: null,
     workers: Math.max(1, availableParallelism() - 1),
+    poolQueue: 4096,
+    poolQueueBytes: 64 * MiB,
     maxPayload: MiB,
     maxInflight: 1024,
     maxBackpressure: MiB,

@@ -156,7 +156,9 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
     let pool: WorkerPool;
     try {
       pool = new WorkerPool({
-        ...this.poolTuning,
+        maxQueue: this.options.poolQueue,
+        maxQueueBytes: this.options.poolQueueBytes,
+        ...this.poolTuning, // createReactor({ pool }) tuning wins
         size: this.options.workers,
         cpus: this.cpuLayout?.others ?? [],
         plugins: [...refs.values()],
