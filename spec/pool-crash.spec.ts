@@ -100,4 +100,38 @@ describe('worker pool: crashed workers', () => {
     await delay(50);
     expect(threads(), 'worker threads were terminated').to.be.at.most(before);
   });
+
+  it('replaces a worker stuck in an endless loop after its task timed out; its other tasks get WORKER_CRASHED, nothing hangs', async function () {
+    this.timeout(15000);
+    srv = await startPool({ workers: 1, pool: { stuckMs: 300 } });
+    const c = await RpcClient.connect(srv.url);
+    const before = (await c.call('pool.where', [])).result;
+    const t0 = Date.now();
+    const stuck = c.call('pool.forever', []);
+    await delay(20);
+    const behind = c.call('pool.touch', ['behind']); // queued on the stuck worker or in the pool queue
+    expect((await stuck).error?.code).to.equal('TIMEOUT'); // the method's 0.1 s timeout
+    const b = await behind;
+    // the watchdog fires ~300 ms after the timeout; the replacement then serves
+    if (b.error !== null) expect(b.error.code).to.be.oneOf(['WORKER_CRASHED', 'TIMEOUT']);
+    else expect(b.result).to.equal('behind');
+    const after = (await c.call('pool.where', [])).result;
+    expect(after, 'a replacement worker').to.be.a('number').and.not.equal(before);
+    expect(Date.now() - t0, 'replaced within the stuck grace plus a watchdog tick').to.be.below(3000);
+    expect((await c.call('pool.touch', ['later'])).result).to.equal('later');
+    expect(srv.reactor.pool!.alive).to.equal(1);
+    const m = (await httpGet(srv.port, '/metrics')).body;
+    expect(count(m, /^ringloop_pool_worker_restarts_total\{worker="0",code="1"\} (\d+)$/gm)).to.equal(1);
+    c.close();
+  });
+
+  it('leaves a worker alone while its long task is within its deadline (no false stuck)', async function () {
+    this.timeout(15000);
+    srv = await startPool({ workers: 1, pool: { stuckMs: 100 } });
+    const c = await RpcClient.connect(srv.url);
+    const before = (await c.call('pool.where', [])).result;
+    expect((await c.call('pool.block', [700])).result).to.equal(700); // 0.7 s of CPU, default 30 s timeout
+    expect((await c.call('pool.where', [])).result).to.equal(before);
+    c.close();
+  });
 });

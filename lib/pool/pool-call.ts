@@ -22,6 +22,7 @@ export class PoolCall extends Call implements PoolTask {
   poolSlot = -1;
   poolStart = 0;
   poolCost = 0;
+  poolCancelledAt = 0;
 
   constructor(
     conn: BaseConnection,

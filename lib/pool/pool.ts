@@ -104,6 +104,8 @@ export interface PoolTask {
   poolStart: number;
   /** Estimated CPU µs charged to its worker while it holds the task. */
   poolCost: number;
+  /** performance.now() when it was cancelled after being sent to a worker (0: not). */
+  poolCancelledAt: number;
   /**
    * STATUS_OK: body is the result as MessagePack; STATUS_ERROR: the error map
    * as MessagePack; otherwise body is null. A body may be a view into shared
@@ -147,6 +149,13 @@ export interface PoolOptions {
    * Other platforms: ignored (there it would lower the whole process).
    */
   workerNice?: number;
+  /**
+   * A worker still running a task this many ms after the task was cancelled
+   * (timeout, disconnect) is stuck (an endless loop ignores cancellation):
+   * it is terminated and replaced; its other tasks get WORKER_CRASHED
+   * (default 2000; 0 = never).
+   */
+  stuckMs?: number;
   /** Linux: each worker pins its own thread to these CPUs as it starts (--reactor-cpu; empty = no pinning). */
   cpus?: number[];
   log?: Logger;
@@ -196,6 +205,8 @@ export class PoolWorker {
   load = 0;
   ready = false;
   dead = false;
+  /** terminate() was called on it (stuck); its exit is on the way. */
+  terminating = false;
   dirty = false;
   /** When it became ready (performance.now()). */
   readyAt = 0;
@@ -210,7 +221,8 @@ export class PoolWorker {
   ) {
     const req = createRing(ringBytes);
     const resp = createRing(ringBytes);
-    const cancel = new SharedArrayBuffer(maxTasks * 4);
+    // One flag per slot, then RUNNING: slot + 1 of the task the worker is inside right now (0: none).
+    const cancel = new SharedArrayBuffer((maxTasks + 1) * 4);
     const { port1, port2 } = new MessageChannel();
     this.reqW = new RingWriter(req);
     this.respR = new RingReader(resp);
@@ -251,6 +263,7 @@ export class WorkerPool {
   private readonly maxTasks: number;
   private readonly pollUs: number;
   private readonly startTimeoutMs: number;
+  private readonly stuckMs: number;
   private readonly init: Omit<WorkerInit, 'index' | 'req' | 'resp' | 'cancel' | 'port'>;
   private readonly ctl: Int32Array;
   private readonly observer: PoolObserver;
@@ -290,6 +303,7 @@ export class WorkerPool {
     this.maxTasks = opts.maxTasksPerWorker ?? 1024;
     this.pollUs = opts.pollUs ?? 200;
     this.startTimeoutMs = opts.startTimeoutMs ?? 10000;
+    this.stuckMs = opts.stuckMs ?? 2000;
     this.observer = opts.observer ?? noopObserver;
     this.log = opts.log;
     this.ctl = new Int32Array(new SharedArrayBuffer(POOL_CTL_BYTES));
@@ -403,6 +417,7 @@ export class WorkerPool {
       if (this.queue.length > 64 && this.queue.length > 2 * this.live) this.compact();
     } else if (st === TASK_SENT) {
       task.poolState = TASK_CANCELLED_SENT;
+      task.poolCancelledAt = performance.now();
       const w = task.poolWorker!;
       Atomics.store(w.cancel, task.poolSlot, 1);
     }
@@ -592,7 +607,7 @@ export class WorkerPool {
     for (let k = 0; k < n; k++) {
       const w = ws[i];
       if (++i === n) i = 0;
-      if (w === null || !w.ready || w.dead || w.outstanding >= w.maxTasks) continue;
+      if (w === null || !w.ready || w.dead || w.terminating || w.outstanding >= w.maxTasks) continue;
       if (w.outstanding === 0) {
         best = w;
         break;
@@ -818,11 +833,29 @@ export class WorkerPool {
     this.poll();
   };
 
+  /** Terminates a worker whose current task was cancelled more than stuckMs ago (onExit replaces it). */
+  private reapStuck(): void {
+    if (this.stuckMs <= 0 || this.state !== 'running') return;
+    const now = performance.now();
+    for (const w of this.workers) {
+      if (w === null || w.dead || w.terminating) continue;
+      const slot = Atomics.load(w.cancel, w.maxTasks) - 1;
+      if (slot < 0) continue;
+      const t = w.tasks[slot];
+      if (t === null || t.poolState !== TASK_CANCELLED_SENT || now - t.poolCancelledAt < this.stuckMs) continue;
+      w.terminating = true;
+      this.log?.warn({ worker: w.index, method: this.methods[t.poolMethod], stuckMs: Math.round(now - t.poolCancelledAt) }, 'pool worker stuck in a cancelled task; replacing it');
+      // terminate() stops even an endless loop; the exit event runs onExit (answers, replacement).
+      void w.thread.terminate().catch(() => undefined);
+    }
+  }
+
   /** While tasks are out, a ref'd timer keeps the process alive (waitAsync does not) and re-checks the rings. */
   private setKeepAlive(on: boolean): void {
     if (on) {
       if (this.keepAlive === null) {
         this.keepAlive = setInterval(() => {
+          this.reapStuck();
           if (!this.armed) this.poll();
           else if (this.sleeping) {
             // Safety net against a lost wake-up: cheap, once per interval.
@@ -863,6 +896,7 @@ export class CallbackTask implements PoolTask {
   poolSlot = -1;
   poolStart = 0;
   poolCost = 0;
+  poolCancelledAt = 0;
   readonly msgid = -1;
   constructor(
     readonly deadline: number,

@@ -51,6 +51,8 @@ const port = init.port;
 const req = new RingReader(init.req);
 const resp = new RingWriter(init.resp);
 const cancel = new Int32Array(init.cancel);
+/** Index in `cancel` where this worker says which slot it is inside (slot + 1; 0: none), for the pool's stuck-task watchdog. */
+const RUNNING = cancel.length - 1;
 const ctl = new Int32Array(init.ctl);
 const log = pino({ level: init.logLevel, base: { pid: process.pid, worker: init.index } });
 const host = new WorkerHost(log, init.options);
@@ -214,14 +216,17 @@ function run(off: number): void {
   const t0 = performance.now();
   let result: unknown;
   let ctx: WorkerContext | null = null;
+  Atomics.store(cancel, RUNNING, slot + 1);
   try {
     const params = own !== null ? decodeParams(own, true) : decodeParams(req.buf.subarray(off + 24, off + 16 + len), false);
     ctx = new WorkerContext(msgid, init.methods[m], deadline);
     result = fn(params, ctx);
   } catch (e) {
+    Atomics.store(cancel, RUNNING, 0);
     answerError(slot, e, (performance.now() - t0) * 1000);
     return;
   }
+  Atomics.store(cancel, RUNNING, 0);
   if (isThenable(result)) {
     asyncPending++;
     const c = ctx;

@@ -26,7 +26,7 @@ import { loadTls, type TlsMaterial } from '../transports/tls';
 import { WorkerPool, type PoolOptions, type PoolPluginRef } from '../pool/pool';
 
 /** Worker-pool tuning for embedders and tests (`--workers` sets the size). */
-export type ReactorPoolOptions = Pick<PoolOptions, 'maxQueue' | 'maxQueueBytes' | 'ringBytes' | 'oversizeBytes' | 'maxTasksPerWorker' | 'spinUs' | 'sleepMode' | 'pollUs' | 'startTimeoutMs' | 'workerNice'>;
+export type ReactorPoolOptions = Pick<PoolOptions, 'maxQueue' | 'maxQueueBytes' | 'ringBytes' | 'oversizeBytes' | 'maxTasksPerWorker' | 'spinUs' | 'sleepMode' | 'pollUs' | 'startTimeoutMs' | 'workerNice' | 'stuckMs'>;
 
 export interface CreateReactorOptions extends Partial<ReactorOptions> {
   /** A pino logger; by default JSON lines on stdout at `logLevel`. */
