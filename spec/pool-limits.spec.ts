@@ -77,6 +77,35 @@ describe('worker pool: deadlines, disconnects and the waiting-queue bound', () =
     b.close();
   });
 
+  it('aborts ctx.signal inside the worker when a running async task times out or its client disconnects', async function () {
+    this.timeout(10000);
+    srv = await startPool({ workers: 1 });
+    const c = await RpcClient.connect(srv.url);
+    const r = await c.call('pool.abortable', [5000]); // method timeout 0.1 s
+    expect(r.error?.code).to.equal('TIMEOUT');
+    const timedOutAt = Date.now();
+    // Nothing else reaches the sleeping worker meanwhile: the pool's cancel must wake it.
+    await delay(300);
+    const seen = async (n: number): Promise<Array<[string, number]>> => {
+      for (let i = 0; i < 100; i++) {
+        const a = (await c.call('pool.aborted', [])).result as Array<[string, number]>;
+        if (a.length >= n) return a;
+        await delay(10);
+      }
+      throw new Error(`the worker saw ${n} aborts only after 1 s`);
+    };
+    const [[reason, at]] = await seen(1);
+    expect(reason).to.match(/cancelled/);
+    expect(at - timedOutAt, 'aborted at the timeout, not at the next task').to.be.below(150);
+    // a client that goes away: its running async task sees the abort too
+    const d = await RpcClient.connect(srv.url);
+    d.sendRaw(encodeRequest(d.id(), 'pool.abortable', [5000]));
+    await delay(30);
+    d.close();
+    expect((await seen(2)).length).to.equal(2);
+    c.close();
+  });
+
   it('answers OVERLOADED at once when the waiting queue is full; the rest complete and the pool keeps serving', async function () {
     this.timeout(10000);
     srv = await startPool({ workers: 1, pool: { maxQueue: 3 } });

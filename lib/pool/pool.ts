@@ -33,7 +33,7 @@ import path from 'node:path';
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import Denque from 'denque';
 import type { Logger } from 'pino';
-import { RingReader, RingWriter, createRing, waitAsync } from './ring';
+import { RingReader, RingWriter, SLEEP, WRITE, createRing, waitAsync } from './ring';
 import { SpinGate } from './spin-gate';
 import {
   OP_NOTIFY,
@@ -420,6 +420,8 @@ export class WorkerPool {
       task.poolCancelledAt = performance.now();
       const w = task.poolWorker!;
       Atomics.store(w.cancel, task.poolSlot, 1);
+      // A sleeping worker may hold this task as a pending async call: wake it so the call's ctx.signal aborts now.
+      if (Atomics.load(w.reqW.ctl, SLEEP) !== 0) Atomics.notify(w.reqW.ctl, WRITE);
     }
   }
 

@@ -92,6 +92,8 @@ class WorkerContext implements CallContext {
     readonly msgid: number,
     readonly method: string,
     readonly deadline: number,
+    /** Its slot: the pool sets cancel[slot] on timeout or disconnect. */
+    readonly slot: number,
   ) {}
   get log(): CallContext['log'] {
     return log;
@@ -111,8 +113,17 @@ class WorkerContext implements CallContext {
     if (this.ac !== null) contexts.delete(this);
   }
 }
-/** Async tasks that asked for their signal (aborted when the worker stops). */
+/** Async tasks that asked for their signal: aborted when the pool cancels them, or when the worker stops. */
 const contexts = new Set<WorkerContext>();
+
+/** Aborts the signal of every pending async task the pool has cancelled (it wakes a sleeping worker to get here). */
+function checkCancelled(): void {
+  for (const c of contexts) {
+    if (Atomics.load(cancel, c.slot) === 0) continue;
+    contexts.delete(c);
+    c.abort('request cancelled (timed out or its client disconnected)');
+  }
+}
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return v !== null && typeof v === 'object' && typeof (v as { then?: unknown }).then === 'function';
@@ -219,7 +230,7 @@ function run(off: number): void {
   Atomics.store(cancel, RUNNING, slot + 1);
   try {
     const params = own !== null ? decodeParams(own, true) : decodeParams(req.buf.subarray(off + 24, off + 16 + len), false);
-    ctx = new WorkerContext(msgid, init.methods[m], deadline);
+    ctx = new WorkerContext(msgid, init.methods[m], deadline, slot);
     result = fn(params, ctx);
   } catch (e) {
     Atomics.store(cancel, RUNNING, 0);
@@ -292,6 +303,7 @@ function loop(): void {
   const yieldAt = performance.now() + YIELD_EVERY_MS;
   for (;;) {
     if (Atomics.load(ctl, POOL_SHUTDOWN) !== 0) return void stop();
+    if (contexts.size > 0) checkCancelled();
     const n = batch();
     if (n > 0) {
       if (asyncPending > 0 || performance.now() > yieldAt) return void setImmediate(loop);
