@@ -63,4 +63,20 @@ describe('--reactor-cpu: the reactor thread alone on one CPU, workers on the oth
     expect(r.code).to.not.equal(0);
     expect(r.stderr).to.match(/--reactor-cpu must be a number/);
   });
+
+  it('--worker-nice N lowers the pool worker threads\' priority only; the reactor thread keeps its own', async function () {
+    this.timeout(20000);
+    srv = await startCli(['serve', '--port', '0', '--workers', '2', '--worker-nice', '7', '--log-level', 'warn']);
+    const pid = srv.proc.pid!;
+    const c = await RpcClient.connect(srv.url);
+    expect((await c.call('sha256', ['abc', 1])).result).to.equal('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    // field 19 of /proc/<pid>/task/<tid>/stat is the nice value (after the parenthesised name)
+    const niceOf = (tid: number): number => Number(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+    const tids = readdirSync(`/proc/${pid}/task`).map(Number);
+    const base = niceOf(pid);
+    const lowered = tids.filter((t) => niceOf(t) === Math.min(19, base + 7));
+    expect(lowered.length, 'the two workers').to.equal(2);
+    expect(lowered).to.not.include(pid);
+    c.close();
+  });
 });

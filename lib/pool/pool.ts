@@ -144,8 +144,9 @@ export interface PoolOptions {
   startTimeoutMs?: number;
   /**
    * Linux: workers lower their own thread's CPU priority by this much (nice),
-   * so the reactor thread preempts them when it has work (default 0 = off:
-   * no measurable effect on echo latency here, see native-notes/worker-pool.md).
+   * so other work on their CPUs goes first (--worker-nice; default 0 = off;
+   * with --reactor-cpu it keeps load on the workers' CPUs responsive, see
+   * native-notes/worker-pool.md).
    * Other platforms: ignored (there it would lower the whole process).
    */
   workerNice?: number;

@@ -38,6 +38,8 @@ export interface ReactorOptions {
   tlsCa: string | null;
   /** Linux: the reactor thread's own CPU (pool workers get the others), or null for no pinning. */
   reactorCpu: number | null;
+  /** Linux: added to each pool worker thread's nice value (0 = off). */
+  workerNice: number;
 }
 
 type Kind = 'string' | 'port' | 'int' | 'seconds' | 'path';
@@ -85,6 +87,14 @@ export const OPTION_SPECS: readonly Spec[] = [
     nullable: true,
     help: 'Linux: run the reactor thread alone on this CPU, pool workers on the others; keeps latency flat while the pool is saturated (default off)',
   },
+  {
+    flag: 'worker-nice',
+    key: 'workerNice',
+    kind: 'int',
+    min: 0,
+    max: 19,
+    help: 'Linux: lower the pool worker threads\' CPU priority by this much, so other work on their CPUs goes first (default 0)',
+  },
 ];
 
 export function defaultOptions(): ReactorOptions {
@@ -110,6 +120,7 @@ export function defaultOptions(): ReactorOptions {
     tlsPassphrase: null,
     tlsCa: null,
     reactorCpu: null,
+    workerNice: 0,
   };
 }
 

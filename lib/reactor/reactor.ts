@@ -157,6 +157,7 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
     try {
       pool = new WorkerPool({
         maxQueue: this.options.poolQueue,
+        workerNice: this.options.workerNice,
         maxQueueBytes: this.options.poolQueueBytes,
         ...this.poolTuning, // createReactor({ pool }) tuning wins
         size: this.options.workers,
