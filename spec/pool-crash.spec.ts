@@ -62,7 +62,8 @@ describe('worker pool: crashed workers', () => {
       else expect(r.result).to.equal(`o${i}`);
     }
     expect(rs.filter((r) => r.error === null).length, 'the surviving worker served').to.be.at.least(20);
-    await delay(200);
+    // the replacement starts in the background: a busy machine may take a while to load it
+    for (let i = 0; i < 100 && srv.reactor.pool!.alive < 2; i++) await delay(50);
     expect(srv.reactor.pool!.alive).to.equal(2);
     c.close();
   });
