@@ -56,8 +56,6 @@ const spec: ServerSpec = {
 // The same server with the reactor thread alone on the last CPU this process may use (--reactor-cpu).
 const cpus = allowedCpus();
 const reactorCpu = cpus.length >= 2 ? cpus[cpus.length - 1]! : null;
-// Load clients are not pinned: on two CPUs, pinning them beside the busy worker delays the prober itself.
-const clientCpu = false;
 // --worker-nice N: the pinned server's workers also run at lower priority, so the load clients
 // sharing the workers' CPU are not delayed behind them (remote clients would not be there at all).
 const workerNice = Number(argVal('--worker-nice') ?? 0);
@@ -67,7 +65,7 @@ const pinnedSpec: ServerSpec | null = reactorCpu === null ? null : { ...spec, na
 function probe(url: string, pid: number, warmupS: number): Promise<ChildResult> {
   return runLoadChild(
     { opts: { url, connections: 1, pipeline: 64, rate: 1000, method: 'echo', payloadBytes: 32, warmupS, durationS: PROBE_S }, serverPid: pid },
-    clientCpu,
+    false, // not pinned: beside the busy worker the prober itself would wait
   );
 }
 
@@ -77,7 +75,7 @@ function saturate(url: string, pid: number): Promise<ChildResult> {
       opts: { url, connections: 2, pipeline: 8, method: 'sha256', params: ['x'.repeat(32), SHA_ROUNDS], warmupS: 1, durationS: PROBE_S + 2 },
       serverPid: pid,
     },
-    clientCpu,
+    false, // not pinned: beside the busy worker the prober itself would wait
   );
 }
 

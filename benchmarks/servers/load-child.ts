@@ -24,9 +24,8 @@ export interface ChildResult {
 }
 
 /** Runs one load job in a separate (pinned) process. */
-/** pin: true = CPU 1 (the e2e layout: server on 0, client on 1), a number = that CPU, false = anywhere. */
-export function runLoadChild(job: ChildJob, pin: boolean | number): Promise<ChildResult> {
-  const [cmd, argv] = pinned(typeof pin === 'number' ? pin : 1, pin !== false, [__filename, JSON.stringify(job)]);
+export function runLoadChild(job: ChildJob, pin: boolean): Promise<ChildResult> {
+  const [cmd, argv] = pinned(1, pin, [__filename, JSON.stringify(job)]);
   const proc = spawn(cmd, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';

@@ -29,8 +29,6 @@
 import { Options, Packr, RESERVE_START_SPACE, Unpackr } from 'msgpackr';
 import { readEnd, readValue } from './read';
 import { responseHeaderLength, writeResponseHeader, writeScalarResult } from './write';
-
-export { responseHeaderLength, writeResponseHeader };
 import { CloseCode, RpcErrorBody } from '../errors';
 import {
   SCAN_FLAG_TRUNCATED,
@@ -39,6 +37,9 @@ import {
   scanFrame,
   scanMessage,
 } from './scan';
+
+// The pool splices worker results behind this header.
+export { responseHeaderLength, writeResponseHeader };
 
 export interface FrameSink {
   request(msgid: number, method: string, params: unknown[]): void;

@@ -10,7 +10,7 @@
  * reader needs no bounds checks and no recursion guard.
  *
  * It returns exactly what `new Unpackr(decodeOptions)` does for such bytes
- * (spec/protocol-read.spec.ts checks that property against msgpackr): maps as
+ * (spec/protocol-fast.spec.ts checks that property against msgpackr): maps as
  * plain objects with String(key) keys, bin as a copied Buffer, 64-bit
  * integers as numbers within ±2^53 and BigInt beyond (int64AsType 'auto'),
  * float32 widened as is, strings decoded as UTF-8 with U+FFFD replacement.

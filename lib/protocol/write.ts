@@ -7,7 +7,7 @@
  * header is a few bytes we can write directly. Everything else (floats,
  * larger integers, long strings, containers, bin) goes to msgpackr.
  *
- * The bytes are exactly msgpackr's (spec/protocol-write.spec.ts checks it):
+ * The bytes are exactly msgpackr's (spec/protocol-fast.spec.ts checks it):
  * the smallest header for the value and for the string's UTF-8 length.
  *
  * Output goes into a slab that is only ever appended to and replaced when

@@ -97,9 +97,3 @@ export function applyReactorLayout(layout: CpuLayout): void {
   }
 }
 
-/** The CPUs a thread is allowed now (for tests and logs). */
-export function threadCpus(tid: number): number[] {
-  const status = readFileSync(`/proc/self/task/${tid}/status`, 'utf8');
-  const m = /^Cpus_allowed_list:\s*(\S+)/m.exec(status);
-  return m === null ? [] : parseCpuList(m[1]!);
-}

@@ -44,8 +44,6 @@ export interface ListenInfo {
 
 type State = 'new' | 'listening' | 'draining' | 'closed';
 
-// performance.timeOrigin is a getter that costs a call; it never changes.
-
 export class Reactor implements TransportHost, FrameSink, PluginHost {
   readonly options: ReactorOptions;
   readonly log: Logger;
