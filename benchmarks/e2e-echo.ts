@@ -5,6 +5,7 @@
  *   npx tsc -p tsconfig.json
  *   node dist/benchmarks/e2e-echo.js            # 3 rounds, 2 s warm-up + 4 s measured each
  *   node dist/benchmarks/e2e-echo.js --quick    # 2 rounds, 1 s + 2 s
+ *   node dist/benchmarks/e2e-echo.js --servers ringloop,uws-msgpackr --base ../old   # a change against a built older checkout
  *
  * Each server runs in its own process (pinned to CPU 0 with taskset when it
  * exists), the load client in another (pinned to CPU 1), 8 connections × 32
@@ -45,6 +46,8 @@ interface Args {
   payloadBytes: number;
   pin: boolean;
   out: string | null;
+  /** --base DIR: that checkout's ringloop runs too, as `ringloop-base`. */
+  base: string | null;
 }
 
 function parseArgs(argv: readonly string[]): Args {
@@ -60,6 +63,7 @@ function parseArgs(argv: readonly string[]): Args {
     payloadBytes: 32,
     pin: true,
     out: null,
+    base: null,
   };
   const explicit = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
@@ -82,6 +86,7 @@ function parseArgs(argv: readonly string[]): Args {
       case '--payload': a.payloadBytes = Number(v()); break;
       case '--no-pin': a.pin = false; break;
       case '--out': a.out = v(); break;
+      case '--base': a.base = path.resolve(v(), 'bin', 'ringloop.js'); break;
       default: throw new Error(`unknown argument ${k}`);
     }
   }
@@ -90,6 +95,7 @@ function parseArgs(argv: readonly string[]): Args {
     if (!explicit.has('--warmup')) a.warmupS = 1;
     if (!explicit.has('--duration')) a.durationS = 2;
   }
+  if (a.base !== null && !a.servers.includes('ringloop-base')) a.servers.push('ringloop-base');
   return a;
 }
 
@@ -150,7 +156,7 @@ function fmtRate(x: number): string {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  const specs = serverSpecs().filter((s) => args.servers.includes(s.name));
+  const specs = serverSpecs(args.base).filter((s) => args.servers.includes(s.name));
   const unknown = args.servers.filter((n) => !specs.some((s) => s.name === n));
   if (unknown.length) throw new Error(`unknown server(s): ${unknown.join(', ')}`);
   const notes: string[] = [];

@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { Packr } from 'msgpackr';
-import { encodeRequest, encodeNotification } from '../lib/protocol/codec';
+import type { Socket } from 'node:net';
+import { decodeAny, encodeRequest, encodeNotification } from '../lib/protocol/codec';
+import { COALESCE_MAX } from '../lib/reactor/connection';
 import { RpcClient, startReactor, type TestServer } from './helpers/client';
 
 const raw = new Packr({ useRecords: false });
@@ -20,6 +22,62 @@ describe('MessagePack-RPC over WebSocket: framing and close codes', () => {
     expect(rs.map((r) => r.result)).to.deep.equal(['a', 5, [1, 2]]);
     expect(c.frames.length).to.equal(1);
     c.close();
+  });
+
+  /** Sends each buffer as its own WebSocket message, all in one socket write (so the server reads them in one go). */
+  function sendFramesAtOnce(c: RpcClient, frames: Array<Uint8Array | string>): void {
+    const sock = (c.ws as unknown as { _socket: Socket })._socket;
+    sock.cork();
+    for (const f of frames) c.sendRaw(f, typeof f !== 'string');
+    sock.uncork();
+  }
+
+  it('answers requests of separate frames read in one turn in one reply frame', async () => {
+    const c = await RpcClient.connect(srv.url);
+    const ids = Array.from({ length: 12 }, (_, i) => 100 + i);
+    sendFramesAtOnce(c, ids.map((id) => encodeRequest(id, 'echo', [`m${id}`])));
+    const rs = await Promise.all(ids.map((id) => c.reply(id)));
+    expect(rs.map((r) => r.result)).to.deep.equal(ids.map((id) => `m${id}`));
+    expect(c.replies.map((r) => r.msgid), 'in request order').to.deep.equal(ids);
+    expect(c.frames.length).to.equal(1);
+    c.close();
+  });
+
+  it('keeps a merged reply frame under COALESCE_MAX; a larger answer goes alone', async () => {
+    const big1 = await startReactor({ maxPayload: 4 * COALESCE_MAX });
+    const c = await RpcClient.connect(big1.url);
+    const big = 'b'.repeat(COALESCE_MAX + 100);
+    const params = [...Array.from({ length: 30 }, () => 's'.repeat(4000)), big, 'small', big, 'x'.repeat(3000)];
+    sendFramesAtOnce(c, params.map((p, i) => encodeRequest(200 + i, 'echo', [p])));
+    const rs = await Promise.all(params.map((_, i) => c.reply(200 + i)));
+    expect(rs.map((r) => r.result)).to.deep.equal(params);
+    let answers = 0;
+    for (const f of c.frames) {
+      const n = decodeAny(f).length;
+      answers += n;
+      if (n > 1) expect(f.length, 'a merged frame').to.be.at.most(COALESCE_MAX);
+    }
+    expect(answers).to.equal(params.length);
+    expect(c.frames.length).to.be.at.least(Math.ceil((30 * 4000) / COALESCE_MAX) + 2);
+    c.close();
+    await big1.close();
+  });
+
+  it('sends the answers queued this turn before closing for bad input read after them', async () => {
+    for (const [bad, code] of [
+      ['not binary', 1003],
+      [Buffer.from([0xc1]), 1007],
+      [raw.pack({ a: 1 }), 1002],
+    ] as const) {
+      const c = await RpcClient.connect(srv.url);
+      sendFramesAtOnce(c, [encodeRequest(1, 'echo', ['first']), encodeRequest(2, 'add', [1, 2]), bad]);
+      const closed = await c.closed;
+      expect(closed.code).to.equal(code);
+      expect(c.replies.map((r) => [r.msgid, r.result])).to.deep.equal([
+        [1, 'first'],
+        [2, 3],
+      ]);
+    }
   });
 
   it('answers out of order: a fast request overtakes a slow one in the same frame', async () => {

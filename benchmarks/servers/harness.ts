@@ -24,7 +24,8 @@ export interface ServerSpec {
   portField: string;
 }
 
-export function serverSpecs(): ServerSpec[] {
+/** `base`: another checkout's bin/ringloop.js, served as `ringloop-base` (a change against its parent, side by side). */
+export function serverSpecs(base: string | null = null): ServerSpec[] {
   const script = (n: string): string => path.join(HERE, `${n}.js`);
   const ringloop = path.join(ROOT, 'bin', 'ringloop.js');
   return [
@@ -39,6 +40,7 @@ export function serverSpecs(): ServerSpec[] {
     { name: 'uws-msgpackr', argv: [script('uws-msgpackr'), '--port', '0'], rawEcho: false, transport: 'ws', portField: 'port' },
     { name: 'raw-uws-echo', argv: [script('raw-uws-echo'), '--port', '0'], rawEcho: true, transport: 'ws', portField: 'port' },
     { name: 'ws-rpc', argv: [script('ws-rpc'), '--port', '0'], rawEcho: false, transport: 'ws', portField: 'port' },
+    ...(base === null ? [] : [{ name: 'ringloop-base', argv: [base, 'serve', '--port', '0', '--workers', '1'], rawEcho: false, transport: 'ws' as const, portField: 'port' }]),
   ];
 }
 

@@ -28,7 +28,7 @@
  */
 import { Options, Packr, RESERVE_START_SPACE, Unpackr } from 'msgpackr';
 import { readEnd, readValue } from './read';
-import { responseHeaderLength, writeResponseHeader, writeScalarResult } from './write';
+import { appendScalarResult, responseHeaderLength, writeResponseHeader, writeScalarResult, type RangeSink } from './write';
 import { CloseCode, RpcErrorBody } from '../errors';
 import {
   SCAN_FLAG_TRUNCATED,
@@ -308,8 +308,24 @@ function pack(value: unknown): Buffer {
  */
 export function encodeResult(msgid: number, result: unknown): Buffer {
   assertMsgid(msgid);
-  const fast = writeScalarResult(msgid, result);
-  if (fast !== null) return fast;
+  return writeScalarResult(msgid, result) ?? packResult(msgid, result);
+}
+
+/** Where writeResult puts an answer: a connection's output queue. */
+export interface ResultSink extends RangeSink {
+  write(bytes: Uint8Array): void;
+}
+
+/**
+ * encodeResult's bytes queued on `sink`; a scalar goes as a range of the
+ * encoder's slab, so a run of answers to one connection is one buffer. Throws
+ * like encodeResult. `msgid` must be a valid uint32 (one the decoder read).
+ */
+export function writeResult(sink: ResultSink, msgid: number, result: unknown): void {
+  if (!appendScalarResult(sink, msgid, result)) sink.write(packResult(msgid, result));
+}
+
+function packResult(msgid: number, result: unknown): Buffer {
   const h = responseHeaderLength(msgid);
   let out: Buffer;
   try {

@@ -62,14 +62,42 @@ export function writeResponseHeader(out: Uint8Array, at: number, msgid: number):
   return i;
 }
 
+/** Takes a byte range of the slab as output (a connection; see BaseConnection.writeRange). */
+export interface RangeSink {
+  writeRange(buf: Buffer, start: number, end: number): void;
+}
+
 /**
  * `[1, msgid, nil, value]` for a valid uint32 msgid, or null when `value` is
  * not one of the fast cases (the caller uses msgpackr then).
  */
 export function writeScalarResult(msgid: number, value: unknown): Buffer | null {
+  const end = encodeScalar(msgid, value);
+  if (end < 0) return null;
+  const start = slabPos;
+  slabPos = end;
+  return slab.subarray(start, end);
+}
+
+/**
+ * The same bytes handed to `sink` as a slab range, with no Buffer made for
+ * them: consecutive answers to one connection extend one range. False (and
+ * nothing written) when `value` is not a fast case.
+ */
+export function appendScalarResult(sink: RangeSink, msgid: number, value: unknown): boolean {
+  const end = encodeScalar(msgid, value);
+  if (end < 0) return false;
+  const start = slabPos;
+  slabPos = end;
+  sink.writeRange(slab, start, end);
+  return true;
+}
+
+/** Encodes at slabPos (after making room) without claiming the bytes; returns their end, or -1. */
+function encodeScalar(msgid: number, value: unknown): number {
   switch (typeof value) {
     case 'string':
-      return value.length <= MAX_FAST_STRING ? writeString(msgid, value) : null;
+      return value.length <= MAX_FAST_STRING ? writeString(msgid, value) : -1;
     case 'number':
       return writeInt(msgid, value);
     case 'boolean':
@@ -77,9 +105,9 @@ export function writeScalarResult(msgid: number, value: unknown): Buffer | null 
     case 'undefined':
       return writeByte(msgid, 0xc0);
     case 'object':
-      return value === null ? writeByte(msgid, 0xc0) : null;
+      return value === null ? writeByte(msgid, 0xc0) : -1;
     default:
-      return null;
+      return -1;
   }
 }
 
@@ -89,22 +117,15 @@ function begin(msgid: number, body: number): number {
   return writeResponseHeader(slab, start, msgid);
 }
 
-function finish(start: number, end: number): Buffer {
-  slabPos = end;
-  return slab.subarray(start, end);
-}
-
-function writeByte(msgid: number, b: number): Buffer {
+function writeByte(msgid: number, b: number): number {
   const p = begin(msgid, 1);
-  const start = slabPos;
   slab[p] = b;
-  return finish(start, p + 1);
+  return p + 1;
 }
 
-function writeInt(msgid: number, n: number): Buffer | null {
-  if (n >>> 0 !== n && n >> 0 !== n) return null; // floats and integers beyond 32 bits: msgpackr's rules
+function writeInt(msgid: number, n: number): number {
+  if (n >>> 0 !== n && n >> 0 !== n) return -1; // floats and integers beyond 32 bits: msgpackr's rules
   let p = begin(msgid, 5);
-  const start = slabPos;
   const s = slab;
   if (n >>> 0 === n) {
     if (n < 0x80) s[p++] = n;
@@ -135,14 +156,13 @@ function writeInt(msgid: number, n: number): Buffer | null {
       p += 4;
     }
   }
-  return finish(start, p);
+  return p;
 }
 
-function writeString(msgid: number, str: string): Buffer {
+function writeString(msgid: number, str: string): number {
   const len = str.length;
   // Room for the longest case: 3 UTF-8 bytes per UTF-16 unit, a 3-byte header.
   const p = begin(msgid, 3 + len * 3);
-  const start = slabPos;
   const s = slab;
   // Header size by the unit count; moved below if the UTF-8 length needs a bigger one.
   const guess = len < 0x20 ? 1 : len < 0x100 ? 2 : 3;
@@ -170,5 +190,5 @@ function writeString(msgid: number, str: string): Buffer {
     s[p + 1] = bytes >>> 8;
     s[p + 2] = bytes & 0xff;
   }
-  return finish(start, p + need + bytes);
+  return p + need + bytes;
 }

@@ -18,6 +18,9 @@ export interface ConnectionOwner {
 
 let nextId = 1;
 
+/** Answers merged into one WebSocket message stop short of this size (a single larger answer goes alone). */
+export const COALESCE_MAX = 64 * 1024;
+
 export abstract class BaseConnection implements Connection {
   readonly id = nextId++;
   open = true;
@@ -33,10 +36,18 @@ export abstract class BaseConnection implements Connection {
   authStarted = false;
   /** Async calls not yet answered, so they can be cancelled when the connection goes. */
   calls: Set<Call> | null = null;
-  /** Responses queued this turn, sent as one frame by flush(): the first alone (the common case, no array), the rest in `more`. */
-  private out: Uint8Array | null = null;
-  private more: Uint8Array[] | null = null;
+  /**
+   * Output queued this turn, sent as one write by flush(): whole buffers in
+   * `chunks`, then an open byte range of an encoder slab (rangeBuf[rangeStart..rangeEnd])
+   * that consecutive slab-encoded answers extend, so those cost no Buffer each
+   * and no concatenation.
+   */
+  private chunks: Uint8Array[] | null = null;
+  private rangeBuf: Buffer | null = null;
+  private rangeStart = 0;
+  private rangeEnd = 0;
   private outBytes = 0;
+  /** Has output waiting for flush() (and is on the reactor's flush list or being read). */
   dirty = false;
 
   constructor(
@@ -44,6 +55,12 @@ export abstract class BaseConnection implements Connection {
     readonly transport: TransportKind,
     readonly remoteAddress: string,
     now: number,
+    /**
+     * Hold output read-side answers until the end of the event-loop turn
+     * (WebSocket: one message for every answer of the turn), instead of
+     * sending them when the read that produced them ends (TCP: one write per read).
+     */
+    readonly holdTurn = false,
   ) {
     this.lastSeen = now;
   }
@@ -57,34 +74,71 @@ export abstract class BaseConnection implements Connection {
   abstract bufferedAmount(): number;
 
   write(bytes: Uint8Array): void {
-    if (!this.open) return;
-    if (this.out === null) this.out = bytes;
-    else if (this.more === null) this.more = [bytes];
-    else this.more.push(bytes);
-    this.outBytes += bytes.length;
+    if (!this.open || !this.makeRoom(bytes.length)) return;
+    if (this.rangeBuf !== null) this.closeRange();
+    if (this.chunks === null) this.chunks = [bytes];
+    else this.chunks.push(bytes);
+    this.queued(bytes.length);
+  }
+
+  /** Queues buf[start..end], which the caller never rewrites (an append-only encoder slab). */
+  writeRange(buf: Buffer, start: number, end: number): void {
+    if (!this.open || !this.makeRoom(end - start)) return;
+    if (this.rangeBuf === buf && this.rangeEnd === start) {
+      this.rangeEnd = end;
+    } else {
+      if (this.rangeBuf !== null) this.closeRange();
+      this.rangeBuf = buf;
+      this.rangeStart = start;
+      this.rangeEnd = end;
+    }
+    this.queued(end - start);
+  }
+
+  /** One message carries at most COALESCE_MAX bytes of several answers: send what is queued first. False if that closed the connection. */
+  private makeRoom(bytes: number): boolean {
+    if (this.outBytes > 0 && this.outBytes + bytes > COALESCE_MAX) this.flush(this.owner.reading !== this);
+    return this.open;
+  }
+
+  private closeRange(): void {
+    const view = this.rangeBuf!.subarray(this.rangeStart, this.rangeEnd);
+    this.rangeBuf = null;
+    if (this.chunks === null) this.chunks = [view];
+    else this.chunks.push(view);
+  }
+
+  private queued(bytes: number): void {
+    this.outBytes += bytes;
     if (this.outBytes > this.owner.maxBackpressure) {
-      // A single turn's output alone passes the bound: send it now so the check in flush() applies.
+      // A single answer alone passes the bound: send it now so the check in flush() applies.
       this.flush(this.owner.reading !== this);
       return;
     }
     if (!this.dirty) {
       this.dirty = true;
-      if (this.owner.reading !== this) this.owner.scheduleFlush(this);
+      if (this.holdTurn || this.owner.reading !== this) this.owner.scheduleFlush(this);
     }
   }
 
   /** Sends everything queued as one transport write, then enforces --max-backpressure. */
   flush(cork: boolean): void {
     this.dirty = false;
-    const out = this.out;
-    if (out === null) return;
-    const more = this.more;
-    this.out = null;
-    this.more = null;
     const n = this.outBytes;
+    if (n === 0) return;
+    let out: Uint8Array;
+    if (this.chunks === null) {
+      out = this.rangeBuf!.subarray(this.rangeStart, this.rangeEnd);
+      this.rangeBuf = null;
+    } else {
+      if (this.rangeBuf !== null) this.closeRange();
+      const chunks = this.chunks;
+      out = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, n);
+      this.chunks = null;
+    }
     this.outBytes = 0;
     if (!this.open) return;
-    const backedUp = this.transportSend(more === null ? out : Buffer.concat([out, ...more], n), cork);
+    const backedUp = this.transportSend(out, cork);
     this.owner.sent(this, n);
     if (backedUp && this.open && this.bufferedAmount() > this.owner.maxBackpressure) this.overBound();
   }
@@ -96,9 +150,9 @@ export abstract class BaseConnection implements Connection {
 
   close(code: number = CloseCode.NORMAL, reason = ''): void {
     if (!this.open) return;
-    this.out = null;
-    this.more = null;
-    this.outBytes = 0;
+    // Answers already queued go out before the close frame (closing may end the turn early).
+    if (this.outBytes > 0) this.flush(this.owner.reading !== this);
+    if (!this.open) return; // that flush passed --max-backpressure and closed with 1008
     this.transportClose(code, reason);
   }
 }

@@ -399,7 +399,8 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
       if (sample) this.syncFrameSeconds = (performance.now() - t0) / 1000;
       m.duration.observeMany(this.syncFrameSeconds, d.syncAnswered);
     }
-    if (conn.dirty) conn.flush(false); // inside the native callback: already corked
+    // TCP: one write per read, inside the native callback. WebSocket connections hold theirs to the end of the turn.
+    if (conn.dirty && !conn.holdTurn) conn.flush(false);
     if (err !== null) {
       m.protocolErrors.labels({ code: String(err.close) }).inc();
       this.log.debug({ conn: conn.id, code: err.close, reason: err.reason }, 'closing connection: bad input');

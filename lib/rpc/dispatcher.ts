@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { Connection, EventHandler, RpcMessage } from '../reactor/types';
 import type { BaseConnection } from '../reactor/connection';
 import { ErrorCode, RpcError, type RpcErrorBody } from '../errors';
-import { encodeError, encodeResult } from '../protocol/codec';
+import { encodeError, writeResult } from '../protocol/codec';
 import { Call, type FrameClock } from './call';
 import { Deadlines } from './deadlines';
 import type { MethodEntry, MethodRegistry } from './methods';
@@ -260,14 +260,12 @@ export class Dispatcher implements EventHandler, PoolCallSink, FrameClock {
   }
 
   private answerResult(call: Call, value: unknown, sync: boolean): void {
-    let bytes: Buffer;
     try {
-      bytes = encodeResult(call.msgid, value);
+      writeResult(call.conn, call.msgid, value);
     } catch (e) {
       this.answerError(call, { code: ErrorCode.HANDLER_ERROR, message: `result could not be encoded: ${errorBody(e).message}` }, sync);
       return;
     }
-    call.conn.write(bytes);
     this.metrics.outcome.ok.inc();
     this.observe(call, sync);
   }

@@ -61,7 +61,7 @@ export class WsConnection extends BaseConnection {
     remote: string,
     private readonly lingerMs: number,
   ) {
-    super(host, 'ws', remote, host.clock);
+    super(host, 'ws', remote, host.clock, true);
   }
 
   protected transportSend(bytes: Uint8Array, cork: boolean): boolean {
