@@ -56,11 +56,13 @@ export abstract class BaseConnection implements Connection {
     readonly remoteAddress: string,
     now: number,
     /**
-     * Hold output read-side answers until the end of the event-loop turn
-     * (WebSocket: one message for every answer of the turn), instead of
-     * sending them when the read that produced them ends (TCP: one write per read).
+     * WebSocket: uWS hands over each message of a read in a callback of its
+     * own and never says when the read ends, so answers are held until the
+     * reactor sees another connection's message or the turn ends: a read's
+     * answers leave as one message, not one per request message. TCP: the
+     * transport hands over whole reads; answers leave as each read ends.
      */
-    readonly holdTurn = false,
+    readonly coalesce = false,
   ) {
     this.lastSeen = now;
   }
@@ -117,7 +119,7 @@ export abstract class BaseConnection implements Connection {
     }
     if (!this.dirty) {
       this.dirty = true;
-      if (this.holdTurn || this.owner.reading !== this) this.owner.scheduleFlush(this);
+      if (this.coalesce || this.owner.reading !== this) this.owner.scheduleFlush(this);
     }
   }
 

@@ -84,8 +84,11 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
   clock = Date.now();
   private dirty: BaseConnection[] = [];
   private flushScheduled = false;
+  /** The coalescing connection whose read is being handled: its answers wait for the read to end. */
+  private held: BaseConnection | null = null;
   private readonly flushAll = (): void => {
     this.flushScheduled = false;
+    this.held = null;
     const list = this.dirty;
     this.dirty = [];
     for (const c of list) if (c.dirty) c.flush(true);
@@ -375,6 +378,12 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
   }
 
   frame(conn: BaseConnection, bytes: Uint8Array): void {
+    const held = this.held;
+    if (held !== conn) {
+      // Another connection's message: the held one's read is over, its answers leave now.
+      if (held !== null && held.dirty) held.flush(true);
+      this.held = conn.coalesce ? conn : null;
+    }
     conn.lastSeen = this.clock;
     conn.pinged = false;
     const m = this.metrics;
@@ -399,8 +408,8 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
       if (sample) this.syncFrameSeconds = (performance.now() - t0) / 1000;
       m.duration.observeMany(this.syncFrameSeconds, d.syncAnswered);
     }
-    // TCP: one write per read, inside the native callback. WebSocket connections hold theirs to the end of the turn.
-    if (conn.dirty && !conn.holdTurn) conn.flush(false);
+    // TCP: one write per read, inside the native callback. WebSocket: held (see BaseConnection.coalesce).
+    if (conn.dirty && !conn.coalesce) conn.flush(false);
     if (err !== null) {
       m.protocolErrors.labels({ code: String(err.close) }).inc();
       this.log.debug({ conn: conn.id, code: err.close, reason: err.reason }, 'closing connection: bad input');
