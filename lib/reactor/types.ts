@@ -21,8 +21,10 @@ export interface Connection {
   /** Free slot for handlers' per-connection state (undefined until set, to keep idle connections small). */
   state: unknown;
   /**
-   * Queue bytes holding one or more complete MessagePack messages. Everything
-   * queued in one event-loop turn leaves in one corked write (one WebSocket frame).
+   * Queue bytes holding one or more complete MessagePack messages. What is
+   * queued while one read is handled, or outside reads in one event-loop
+   * turn, leaves in one corked write (one WebSocket message, several answers
+   * merged up to 64 KiB).
    */
   write(bytes: Uint8Array): void;
   /** Close with a WebSocket close code (TCP just ends the socket). Idempotent. */
