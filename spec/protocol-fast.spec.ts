@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { Packr, Unpackr } from 'msgpackr';
 import { decodeOptions, encodeResult, packOptions } from '../lib/protocol/codec';
 import { readEnd, readValue } from '../lib/protocol/read';
-import { MAX_FAST_STRING, writeScalarResult } from '../lib/protocol/write';
+import { appendScalarResult, MAX_FAST_STRING, writeScalarResult } from '../lib/protocol/write';
 import { SCAN_FLAG_UNSAFE_KEY, lastScanFlags, scanMessage } from '../lib/protocol/scan';
 
 /*
@@ -145,6 +145,27 @@ describe('protocol/write: the hot-path scalar encoder', () => {
       expect(writeScalarResult(1, v), String(v).slice(0, 20)).to.equal(null);
       expect(Buffer.compare(encodeResult(1, v), packr.pack([1, 1, null, v]))).to.equal(0);
     }
+  });
+
+  it('queues a run of answers as slab ranges: consecutive ones adjoin, the bytes are msgpackr\'s, non-scalars are refused', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(msgidArb, fastArb), { minLength: 1, maxLength: 400 }), (answers) => {
+        const ranges: Array<[Buffer, number, number]> = [];
+        const sink = { writeRange: (buf: Buffer, start: number, end: number) => ranges.push([buf, start, end]) };
+        for (const [msgid, v] of answers) expect(appendScalarResult(sink, msgid, v)).to.equal(true);
+        expect(ranges.length).to.equal(answers.length);
+        for (let i = 1; i < ranges.length; i++) {
+          // Same slab: the next answer starts where the last ended (a new slab starts at 0).
+          if (ranges[i]![0] === ranges[i - 1]![0]) expect(ranges[i]![1]).to.equal(ranges[i - 1]![2]);
+          else expect(ranges[i]![1]).to.equal(0);
+        }
+        const got = Buffer.concat(ranges.map(([b, s0, e]) => b.subarray(s0, e)));
+        expect(Buffer.compare(got, Buffer.concat(answers.map(([id, v]) => packr.pack([1, id, null, v]))))).to.equal(0);
+      }),
+      { numRuns: 300 },
+    );
+    const sink = { writeRange: () => expect.fail('nothing may be queued') };
+    for (const v of [0.5, 2 ** 32, 'x'.repeat(MAX_FAST_STRING + 1), Buffer.from([1]), [1], { a: 1 }]) expect(appendScalarResult(sink, 1, v)).to.equal(false);
   });
 
   it('keeps every returned buffer intact across slab changes', () => {
