@@ -127,7 +127,11 @@ export abstract class BaseConnection implements Connection {
   flush(cork: boolean): void {
     this.dirty = false;
     const n = this.outBytes;
-    if (n === 0) return;
+    if (n === 0) {
+      this.chunks = null; // nothing, or only empty buffers
+      this.rangeBuf = null;
+      return;
+    }
     let out: Uint8Array;
     if (this.chunks === null) {
       out = this.rangeBuf!.subarray(this.rangeStart, this.rangeEnd);
