@@ -27,7 +27,7 @@ export class RpcMetrics {
   readonly bytesIn: CounterChild;
   readonly protocolErrors: Counter;
   readonly authFailures: Counter;
-  readonly sentBy: Record<'ws' | 'tcp', { writes: CounterChild; bytes: CounterChild }>;
+  readonly sentBy: Record<'ws' | 'tcp', { writes: CounterChild; bytes: CounterChild; unsent: CounterChild }>;
   readonly poolQueueDepth: GaugeChild;
   readonly poolTasks: Counter;
   readonly poolRun: Histogram;
@@ -57,10 +57,16 @@ export class RpcMetrics {
     this.bytesIn = r.counter('ringloop_bytes_received_total', 'Payload bytes received.').labels();
     const writes = r.counter('ringloop_writes_total', 'Transport writes (WebSocket frames / TCP writes) sent, by transport.');
     const bytesOut = r.counter('ringloop_bytes_sent_total', 'Payload bytes sent, by transport.');
-    this.sentBy = {
-      ws: { writes: writes.labels({ transport: 'ws' }), bytes: bytesOut.labels({ transport: 'ws' }) },
-      tcp: { writes: writes.labels({ transport: 'tcp' }), bytes: bytesOut.labels({ transport: 'tcp' }) },
-    };
+    const unsent = r.counter(
+      'ringloop_unsent_bytes_total',
+      'Bytes of answers still queued in ringloop, or produced later, when their connection had closed (the client closed or disconnected first), by transport.',
+    );
+    const by = (transport: 'ws' | 'tcp') => ({
+      writes: writes.labels({ transport }),
+      bytes: bytesOut.labels({ transport }),
+      unsent: unsent.labels({ transport }),
+    });
+    this.sentBy = { ws: by('ws'), tcp: by('tcp') };
     this.authFailures = r.counter('ringloop_auth_failures_total', 'Clients refused by the authenticator, by transport.');
     this.protocolErrors = r.counter('ringloop_protocol_errors_total', 'Connections closed for bad input, by close code.');
     this.poolQueueDepth = r.gauge('ringloop_pool_queue_depth', 'Tasks waiting for a worker.').labels();

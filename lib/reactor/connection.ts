@@ -14,6 +14,8 @@ export interface ConnectionOwner {
   scheduleFlush(conn: BaseConnection): void;
   /** One transport write of `bytes` bytes (for metrics). */
   sent(conn: BaseConnection, bytes: number): void;
+  /** `bytes` of output dropped because the connection had closed (for metrics: never silent). */
+  unsent(conn: BaseConnection, bytes: number): void;
 }
 
 let nextId = 1;
@@ -76,7 +78,7 @@ export abstract class BaseConnection implements Connection {
   abstract bufferedAmount(): number;
 
   write(bytes: Uint8Array): void {
-    if (!this.open || !this.makeRoom(bytes.length)) return;
+    if (!this.open || !this.makeRoom(bytes.length)) return this.owner.unsent(this, bytes.length);
     if (this.rangeBuf !== null) this.closeRange();
     if (this.chunks === null) this.chunks = [bytes];
     else this.chunks.push(bytes);
@@ -85,7 +87,7 @@ export abstract class BaseConnection implements Connection {
 
   /** Queues buf[start..end], which the caller never rewrites (an append-only encoder slab). */
   writeRange(buf: Buffer, start: number, end: number): void {
-    if (!this.open || !this.makeRoom(end - start)) return;
+    if (!this.open || !this.makeRoom(end - start)) return this.owner.unsent(this, end - start);
     if (this.rangeBuf === buf && this.rangeEnd === start) {
       this.rangeEnd = end;
     } else {
@@ -143,7 +145,7 @@ export abstract class BaseConnection implements Connection {
       this.chunks = null;
     }
     this.outBytes = 0;
-    if (!this.open) return;
+    if (!this.open) return this.owner.unsent(this, n);
     const backedUp = this.transportSend(out, cork);
     this.owner.sent(this, n);
     if (backedUp && this.open && this.bufferedAmount() > this.owner.maxBackpressure) this.overBound();

@@ -463,6 +463,10 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
     m.bytes.inc(bytes);
   }
 
+  unsent(conn: BaseConnection, bytes: number): void {
+    this.metrics.sentBy[conn.transport].unsent.inc(bytes);
+  }
+
   renderMetrics(): string {
     return this.metrics.render();
   }
