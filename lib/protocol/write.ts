@@ -73,10 +73,7 @@ export interface RangeSink {
  */
 export function writeScalarResult(msgid: number, value: unknown): Buffer | null {
   const end = encodeScalar(msgid, value);
-  if (end < 0) return null;
-  const start = slabPos;
-  slabPos = end;
-  return slab.subarray(start, end);
+  return end < 0 ? null : slab.subarray(claim(end), end);
 }
 
 /**
@@ -87,10 +84,15 @@ export function writeScalarResult(msgid: number, value: unknown): Buffer | null 
 export function appendScalarResult(sink: RangeSink, msgid: number, value: unknown): boolean {
   const end = encodeScalar(msgid, value);
   if (end < 0) return false;
+  sink.writeRange(slab, claim(end), end);
+  return true;
+}
+
+/** Takes the bytes an encoder wrote at slabPos..end; returns their start. */
+function claim(end: number): number {
   const start = slabPos;
   slabPos = end;
-  sink.writeRange(slab, start, end);
-  return true;
+  return start;
 }
 
 /** Encodes at slabPos (after making room) without claiming the bytes; returns their end, or -1. */

@@ -80,8 +80,7 @@ export abstract class BaseConnection implements Connection {
   write(bytes: Uint8Array): void {
     if (!this.open || !this.makeRoom(bytes.length)) return this.owner.unsent(this, bytes.length);
     if (this.rangeBuf !== null) this.closeRange();
-    if (this.chunks === null) this.chunks = [bytes];
-    else this.chunks.push(bytes);
+    this.push(bytes);
     this.queued(bytes.length);
   }
 
@@ -106,16 +105,19 @@ export abstract class BaseConnection implements Connection {
   }
 
   private closeRange(): void {
-    const view = this.rangeBuf!.subarray(this.rangeStart, this.rangeEnd);
+    this.push(this.rangeBuf!.subarray(this.rangeStart, this.rangeEnd));
     this.rangeBuf = null;
-    if (this.chunks === null) this.chunks = [view];
-    else this.chunks.push(view);
+  }
+
+  private push(chunk: Uint8Array): void {
+    if (this.chunks === null) this.chunks = [chunk];
+    else this.chunks.push(chunk);
   }
 
   private queued(bytes: number): void {
     this.outBytes += bytes;
     if (this.outBytes > this.owner.maxBackpressure) {
-      // A single answer alone passes the bound: send it now so the check in flush() applies.
+      // Output queued in ringloop alone passes the bound: send it now so the check in flush() applies.
       this.flush(this.owner.reading !== this);
       return;
     }
