@@ -36,7 +36,7 @@ describe('worker pool: graceful shutdown', () => {
     expect(threads(), 'worker threads gone').to.be.at.most(base);
   });
 
-  it('at the drain deadline answers a still-running task SHUTTING_DOWN and terminates its worker; the process lives on', async function () {
+  it('at the drain deadline answers a still-running task TIMEOUT and terminates its worker; the process lives on', async function () {
     this.timeout(10000);
     const base = threads();
     const srv = await startPool({ workers: 1, drainTimeout: 0.4 });
@@ -48,7 +48,7 @@ describe('worker pool: graceful shutdown', () => {
     const closeMs = Date.now() - t0;
     if (process.env.POOL_DEBUG) console.log('close took', closeMs);
     expect(closeMs, 'within --drain-timeout').to.be.below(600);
-    expect((await running).error?.code).to.equal('SHUTTING_DOWN');
+    expect((await running).error?.code).to.equal('TIMEOUT');
     expect(srv.reactor.pool!.alive).to.equal(0);
     await delay(50);
     expect(threads(), 'the busy worker was terminated').to.be.at.most(base);
@@ -56,7 +56,7 @@ describe('worker pool: graceful shutdown', () => {
     expect(process.exitCode ?? 0).to.equal(0);
   });
 
-  it('SIGTERM while a pool task runs: SHUTTING_DOWN at the deadline, 1001, exit code 0 (never an abort)', async function () {
+  it('SIGTERM while a pool task runs: TIMEOUT at the deadline, 1001, exit code 0 (never an abort)', async function () {
     this.timeout(10000);
     const srv = await startCli(['serve', '--port', '0', '--workers', '2', '--drain-timeout', '0.5', '--plugin', FIXTURE]);
     const c = await RpcClient.connect(srv.url);
@@ -67,7 +67,7 @@ describe('worker pool: graceful shutdown', () => {
     const t0 = Date.now();
     srv.proc.kill('SIGTERM');
     expect((await quick).result, 'a task that ends within the deadline is answered').to.equal(100);
-    expect((await running).error?.code).to.equal('SHUTTING_DOWN');
+    expect((await running).error?.code).to.equal('TIMEOUT');
     expect((await c.closed).code).to.equal(1001);
     const { code, signal } = await srv.exited;
     expect(signal).to.equal(null);

@@ -40,6 +40,7 @@ describe('graceful shutdown (SIGTERM / SIGINT)', () => {
     // Step 2: new requests on open connections get SHUTTING_DOWN; running ones complete.
     expect((await c.call('echo', ['late'])).error?.code).to.equal('SHUTTING_DOWN');
     for (const id of [101, 102, 103]) expect((await c.reply(id)).result).to.equal(600);
+    expect(c.notifications[0], 'goaway before anything else').to.deep.equal(['ringloop.goaway', [{ reason: 'shutdown' }]]);
     // Step 3 and 4: closed with 1001, exit 0, well within the deadline.
     expect((await c.closed).code).to.equal(1001);
     const { code } = await srv.exited;
@@ -50,7 +51,7 @@ describe('graceful shutdown (SIGTERM / SIGINT)', () => {
     expect(lines).to.include.members(['shutdown: stopped accepting', 'shutdown: in-flight requests finished', 'shutdown: complete']);
   });
 
-  it('answers requests still running at --drain-timeout with SHUTTING_DOWN, then exits 0 in time', async function () {
+  it('answers requests still running at --drain-timeout with TIMEOUT (they were started), then exits 0 in time', async function () {
     this.timeout(15000);
     const srv = await startCli(['serve', '--port', '0', '--drain-timeout', '1']);
     const c = await RpcClient.connect(srv.url);
@@ -59,7 +60,7 @@ describe('graceful shutdown (SIGTERM / SIGINT)', () => {
     const t0 = Date.now();
     srv.proc.kill('SIGINT');
     const r = await slow;
-    expect(r.error?.code).to.equal('SHUTTING_DOWN');
+    expect(r.error?.code).to.equal('TIMEOUT');
     expect((await c.closed).code).to.equal(1001);
     const { code } = await srv.exited;
     expect(code).to.equal(0);
@@ -81,6 +82,24 @@ describe('graceful shutdown (SIGTERM / SIGINT)', () => {
     c.ws.resume();
     for (const id of ids) expect((await c.reply(id)).result).to.equal(payload);
     expect((await c.closed).code).to.equal(1001);
+    expect((await srv.exited).code).to.equal(0);
+  });
+
+  it('sends goaway and closes an idle connection with 1001 at once; a busy one when its last answer has left', async function () {
+    this.timeout(15000);
+    const srv = await startCli(['serve', '--port', '0', '--drain-timeout', '5']);
+    const idle = await RpcClient.connect(srv.url);
+    const busy = await RpcClient.connect(srv.url);
+    const running = busy.call('sleep', [700]);
+    await delay(100);
+    const t0 = Date.now();
+    srv.proc.kill('SIGTERM');
+    expect((await idle.closed).code).to.equal(1001);
+    expect(Date.now() - t0, 'the idle one is not kept until the busy one finishes').to.be.below(500);
+    expect(idle.notifications).to.deep.equal([['ringloop.goaway', [{ reason: 'shutdown' }]]]);
+    expect((await running).result).to.equal(700);
+    expect((await busy.closed).code).to.equal(1001);
+    expect(busy.notifications).to.deep.equal([['ringloop.goaway', [{ reason: 'shutdown' }]]]);
     expect((await srv.exited).code).to.equal(0);
   });
 

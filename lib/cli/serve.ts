@@ -12,8 +12,6 @@ export async function serve(args: ServeArgs): Promise<void> {
   // Load everything before listening: a bad plugin must leave nothing bound.
   await reactor.registerAll(args.plugins.map((spec) => ({ plugin: loadPlugin(spec), options: spec.options })));
   log.info({ version: require('../../../package.json').version, node: process.versions.node, options: reactor.options }, 'starting');
-  await reactor.listen();
-
   let signalled = false;
   const onSignal = (sig: NodeJS.Signals): void => {
     if (signalled) {
@@ -36,6 +34,8 @@ export async function serve(args: ServeArgs): Promise<void> {
       },
     );
   };
+  // Before listening: a signal that arrives right after the "listening" line must find its handler.
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  await reactor.listen();
 }

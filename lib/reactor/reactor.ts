@@ -5,7 +5,7 @@
  */
 import pino, { type Logger } from 'pino';
 import { ConfigError, CloseCode, ErrorCode, RpcError } from '../errors';
-import { decodeFrame, encodeError, encodeResult, type FrameSink } from '../protocol/codec';
+import { decodeFrame, encodeError, encodeNotification, encodeResult, type FrameSink } from '../protocol/codec';
 import { Dispatcher, FRAME_UNREAD, NO_FRAME } from '../rpc/dispatcher';
 import { applyReactorLayout, planLayout, type CpuLayout } from './affinity';
 import { MethodRegistry } from '../rpc/methods';
@@ -42,7 +42,14 @@ export interface ListenInfo {
   tcpPort: number | null;
 }
 
-type State = 'new' | 'listening' | 'draining' | 'closed';
+/**
+ * listening → retiring (hot restart: an older generation, not accepting, serving its clients until they
+ * leave) → draining (graceful shutdown, or a retiring generation's deadline) → closed.
+ */
+type State = 'new' | 'listening' | 'retiring' | 'draining' | 'closed';
+
+/** Why connections are told to go away (CONTRACT.md: `ringloop.goaway`). */
+export type GoawayReason = 'shutdown' | 'restart';
 
 export class Reactor implements TransportHost, FrameSink, PluginHost {
   readonly options: ReactorOptions;
@@ -112,6 +119,46 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
 
   get draining(): boolean {
     return this.state === 'draining' || this.state === 'closed';
+  }
+
+  /** Listening, or retiring: its connections are served normally. */
+  private get serving(): boolean {
+    return this.state === 'listening' || this.state === 'retiring';
+  }
+
+  /** Sends `[2, "ringloop.goaway", [{reason}]]` to every open connection. */
+  goaway(reason: GoawayReason): void {
+    const bytes = encodeNotification('ringloop.goaway', [{ reason }]);
+    for (const c of this.conns) c.write(bytes);
+    this.log.info({ reason, connections: this.conns.size }, 'goaway sent');
+  }
+
+  /** Stops accepting connections (open ones are kept); the first step of retire() and close(). */
+  stopAccepting(): void {
+    for (const t of this.transports) t.stopAccepting();
+  }
+
+  /**
+   * Hot restart, old generation (CONTRACT.md "Hot restart"): stop accepting, send goaway
+   * (reason restart), serve the open connections normally until their clients close them or
+   * --drain-timeout passes; then close them as shutdown does at its deadline. Resolves when closed.
+   */
+  retire(): Promise<void> {
+    if (this.closing === null) this.closing = this.retireThenClose();
+    return this.closing;
+  }
+
+  private async retireThenClose(): Promise<void> {
+    const started = Date.now();
+    const drainMs = this.options.drainTimeout * 1000;
+    if (this.state === 'listening') this.state = 'retiring';
+    this.stopAccepting();
+    this.goaway('restart');
+    this.flushAll();
+    const deadline = started + drainMs - Math.min(500, drainMs * 0.2);
+    while (this.conns.size > 0 && Date.now() < deadline) await sleep(10);
+    this.log.info({ connections: this.conns.size, inflight: this.dispatcher.pending, ms: Date.now() - started }, 'retire: clients gone or deadline reached');
+    await this.shutdown(started, false);
   }
 
   get connectionCount(): number {
@@ -246,7 +293,7 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
     return this;
   }
 
-  /** Runs during graceful shutdown, after in-flight requests finish and before connections close. */
+  /** Runs during graceful shutdown, after in-flight requests finish and before the remaining connections close. */
   onShutdown(fn: () => unknown, owner = 'application'): this {
     this.shutdownHooks.push({ fn, owner });
     return this;
@@ -300,27 +347,34 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
 
   /** Graceful shutdown (CONTRACT.md): stop accepting, finish in-flight work, close 1001. Resolves when done. */
   close(): Promise<void> {
-    if (this.closing === null) this.closing = this.shutdown();
+    if (this.closing === null) this.closing = this.shutdown(Date.now(), true);
     return this.closing;
   }
 
-  private async shutdown(): Promise<void> {
-    const started = Date.now();
+  /**
+   * Graceful shutdown from `started`. With `goaway` (SIGTERM): goaway (reason shutdown), new
+   * requests get SHUTTING_DOWN, each connection is closed 1001 as soon as nothing of it is in
+   * flight. At the deadline, requests still running are answered TIMEOUT, then everything closes.
+   */
+  private async shutdown(started: number, goaway: boolean): Promise<void> {
     const drainMs = this.options.drainTimeout * 1000;
-    const wasListening = this.state === 'listening';
+    const wasListening = this.serving;
     this.state = 'draining';
-    for (const t of this.transports) t.stopAccepting();
+    this.stopAccepting();
     this.log.info({ connections: this.conns.size, inflight: this.dispatcher.pending }, 'shutdown: stopped accepting');
+    const drained = this.dispatcher.drain();
+    if (goaway) this.goaway('shutdown');
     // Keep a slice of the deadline for answering, closing and the pool.
     const margin = Math.min(500, drainMs * 0.2);
-    const waitMs = Math.max(0, drainMs - margin - (Date.now() - started));
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([
-      this.dispatcher.drain().then(() => false),
-      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), waitMs))),
-    ]);
-    clearTimeout(timer);
-    if (timedOut) this.log.warn({ inflight: this.dispatcher.pending }, 'shutdown: drain deadline reached, answering SHUTTING_DOWN');
+    const deadline = started + drainMs - margin;
+    let done = false;
+    void drained.then(() => (done = true));
+    for (;;) {
+      this.closeIdle();
+      if (done || Date.now() >= deadline) break;
+      await sleep(Math.min(5, Math.max(0, deadline - Date.now())));
+    }
+    if (!done) this.log.warn({ inflight: this.dispatcher.pending }, 'shutdown: drain deadline reached, answering TIMEOUT');
     else this.log.info('shutdown: in-flight requests finished');
     this.dispatcher.abortAll();
     this.flushAll();
@@ -351,6 +405,11 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
     this.log.info({ ms: Date.now() - started }, 'shutdown: complete');
   }
 
+  /** Shutdown: a connection with nothing in flight has nothing more to receive (queued answers leave before the 1001). */
+  private closeIdle(): void {
+    for (const c of [...this.conns]) if (c.inflight === 0) c.close(CloseCode.GOING_AWAY, 'server shutting down');
+  }
+
   // ---- TransportHost: called by transports ----
 
   admit(remote: string): string | null {
@@ -372,6 +431,8 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
     this.metrics.connections[conn.transport].inc();
     this.metrics.connectionsOpened.labels({ transport: conn.transport }).inc();
     this.log.debug({ conn: conn.id, transport: conn.transport, remote: conn.remoteAddress }, 'connection open');
+    // Accepted just before the listener closed (or upgraded from an older keep-alive socket): it still hears why.
+    if (this.state === 'retiring') conn.write(encodeNotification('ringloop.goaway', [{ reason: 'restart' }]));
     for (const h of this.handlers) {
       if (h.onOpen) this.guard(h, () => h.onOpen!(conn));
     }
@@ -540,7 +601,7 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
     const period = idleMs > 0 ? Math.min(1000, Math.max(50, idleMs / 4)) : 1000;
     const tick = (): void => {
       const now = (this.clock = Date.now());
-      if (idleMs > 0 && this.state === 'listening') {
+      if (idleMs > 0 && this.serving) {
         for (const c of this.conns) {
           const silent = now - c.lastSeen;
           if (silent >= idleMs) {
@@ -552,7 +613,7 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
           }
         }
       }
-      if (this.state === 'listening') this.idleTimer = setTimeout(tick, period).unref();
+      if (this.serving) this.idleTimer = setTimeout(tick, period).unref();
     };
     this.idleTimer = setTimeout(tick, period).unref();
   }
@@ -566,7 +627,7 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
       } catch (e) {
         this.log.error({ err: (e as Error)?.message }, 'onTick threw; ticking stopped for this handler');
       }
-      if (typeof next === 'number' && next > 0 && this.state === 'listening') {
+      if (typeof next === 'number' && next > 0 && this.serving) {
         const t = setTimeout(run, next);
         t.unref();
         this.tickTimers[slot] = t;
@@ -576,6 +637,10 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
     t.unref();
     this.tickTimers.push(t);
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** Creates a reactor. Register methods, handlers and plugins, then `listen()`; `close()` drains gracefully. */

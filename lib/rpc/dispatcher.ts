@@ -197,12 +197,12 @@ export class Dispatcher implements EventHandler, PoolCallSink, FrameClock {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Shutdown deadline: everything still running is answered SHUTTING_DOWN now. */
+  /** Shutdown deadline: everything still running was started, so it is answered TIMEOUT (SHUTTING_DOWN means never run). */
   abortAll(): void {
     for (const call of [...this.deadlines.pending()]) {
       this.settle(call);
       call.abort('server shutting down');
-      if (call.msgid >= 0) this.sendError(call, { code: ErrorCode.SHUTTING_DOWN, message: 'server shut down before the request finished' });
+      if (call.msgid >= 0) this.sendError(call, { code: ErrorCode.TIMEOUT, message: 'cut short at the server\'s drain deadline' });
     }
     this.deadlines.close();
   }

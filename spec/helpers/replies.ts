@@ -9,14 +9,20 @@ export interface Reply {
 
 export abstract class ReplyBook {
   readonly replies: Reply[] = [];
+  /** Server notifications received, as [method, params] (e.g. ringloop.goaway). */
+  readonly notifications: Array<[string, unknown[]]> = [];
   private waiters = new Map<number, (r: Reply) => void>();
   private nextId = 1;
 
   /** Sends bytes holding complete MessagePack-RPC messages. */
   protected abstract send(bytes: Uint8Array): void;
 
-  /** Records one decoded server message; anything but a response is a test failure. */
+  /** Records one decoded server message; anything but a response or a notification is a test failure. */
   protected received(m: unknown): void {
+    if (Array.isArray(m) && m[0] === 2 && m.length === 3) {
+      this.notifications.push([m[1] as string, m[2] as unknown[]]);
+      return;
+    }
     const [type, msgid, error, result] = m as [number, number, Reply['error'], unknown];
     if (type !== 1) throw new Error(`server sent message type ${type}`);
     const r: Reply = { msgid, error, result };
