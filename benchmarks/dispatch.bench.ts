@@ -11,7 +11,7 @@
  * Writes benchmarks/results/dispatch-<date>[-quick].json.
  */
 import { BaseConnection } from '../lib/reactor/connection';
-import { createReactor } from '../lib/reactor/reactor';
+import { createReactor } from '../lib/server/reactor';
 import { demoPlugin } from '../lib/plugins/demo';
 import { decodeFrame, encodeRequest, encodeResult, type FrameSink } from '../lib/protocol/codec';
 import { runMicro, type MicroCase } from './micro';

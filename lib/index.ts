@@ -11,7 +11,7 @@
  * process.on('SIGTERM', () => reactor.close().then(() => process.exit(0)));
  * ```
  */
-export { createReactor, Reactor, type CreateReactorOptions, type ListenInfo, type ReactorPoolOptions } from './reactor/reactor';
+export { createReactor, Reactor, type CreateReactorOptions, type ListenInfo, type ReactorPoolOptions } from './server/reactor';
 export { WorkerPool, CallbackTask, type PoolOptions, type PoolTask, type PoolPluginRef, type PoolObserver, type TaskOutcome } from './pool/pool';
 export type { ReactorOptions } from './reactor/options';
 export type { Connection, EventHandler, RpcMessage, CallContext, MethodFn, MethodOptions, TransportKind } from './reactor/types';

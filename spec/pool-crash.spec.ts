@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
 import { encodeRequest } from '../lib/protocol/codec';
-import { createReactor, type CreateReactorOptions } from '../lib/reactor/reactor';
+import { createReactor, type CreateReactorOptions } from '../lib/server/reactor';
 import type { Plugin } from '../lib/plugins/plugin';
 import { ROOT, RpcClient, delay, httpGet, startReactor, type TestServer } from './helpers/client';
 

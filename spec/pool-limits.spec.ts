@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import path from 'node:path';
 import { encodeRequest } from '../lib/protocol/codec';
-import type { CreateReactorOptions } from '../lib/reactor/reactor';
+import type { CreateReactorOptions } from '../lib/server/reactor';
 import type { Plugin } from '../lib/plugins/plugin';
 import { ROOT, RpcClient, delay, httpGet, runCli, startCli, startReactor, type CliServer, type TestServer } from './helpers/client';
 

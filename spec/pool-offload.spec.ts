@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { encodeNotification, encodeRequest } from '../lib/protocol/codec';
-import type { CreateReactorOptions } from '../lib/reactor/reactor';
+import type { CreateReactorOptions } from '../lib/server/reactor';
 import type { Plugin } from '../lib/plugins/plugin';
 import { ROOT, RpcClient, delay, httpGet, startReactor, type TestServer } from './helpers/client';
 

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { CreateReactorOptions } from '../lib/reactor/reactor';
+import type { CreateReactorOptions } from '../lib/server/reactor';
 import type { Plugin } from '../lib/plugins/plugin';
 import { ROOT, RpcClient, delay, startCli, startReactor, type TestServer } from './helpers/client';
 

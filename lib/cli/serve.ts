@@ -2,7 +2,7 @@
  * `ringloop serve`: one reactor process with graceful shutdown on SIGTERM/SIGINT.
  */
 import pino from 'pino';
-import { createReactor } from '../reactor/reactor';
+import { createReactor } from '../server/reactor';
 import { loadPlugin } from '../plugins/loader';
 import type { ServeArgs } from './args';
 

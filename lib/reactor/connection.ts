@@ -77,6 +77,9 @@ export abstract class BaseConnection implements Connection {
   protected abstract transportClose(code: number, reason: string): void;
   abstract bufferedAmount(): number;
 
+  /** Sends a keep-alive ping where the transport has one (WebSocket); others just idle out. */
+  ping(): void {}
+
   write(bytes: Uint8Array): void {
     if (!this.open || !this.makeRoom(bytes.length)) return this.owner.unsent(this, bytes.length);
     if (this.rangeBuf !== null) this.closeRange();

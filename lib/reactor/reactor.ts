@@ -1,45 +1,51 @@
 /**
- * The reactor: one thread that owns the connection table, turns transport
- * events into EventHandler calls, batches each connection's output per
- * event-loop turn, and runs the idle timeout and graceful shutdown.
+ * The reactor core: one thread that owns the connection table, turns
+ * transport events into EventHandler calls (the MessagePack-RPC dispatcher
+ * first), batches each connection's output per event-loop turn, and runs the
+ * idle timeout, goaway, retirement and graceful shutdown. It names no
+ * transport, plugin, auth scheme or pool: lib/server/reactor.ts composes those
+ * around it (ReactorParts), so the request's walk stays socket → decode →
+ * dispatch → handler/pool → encode → send.
  */
 import pino, { type Logger } from 'pino';
 import { ConfigError, CloseCode, ErrorCode, RpcError } from '../errors';
-import { decodeFrame, encodeError, encodeNotification, encodeResult, type FrameSink } from '../protocol/codec';
+import { decodeFrame, encodeError, encodeNotification, type FrameSink } from '../protocol/codec';
 import { Dispatcher, FRAME_UNREAD, NO_FRAME } from '../rpc/dispatcher';
-import { applyReactorLayout, planLayout, type CpuLayout } from './affinity';
 import { MethodRegistry } from '../rpc/methods';
 import { RpcMetrics } from '../metrics/rpc-metrics';
-import { WebSocketTransport, WsConnection } from '../transports/websocket';
-import { TcpTransport } from '../transports/tcp';
-import type { Transport, TransportHost } from '../transports/transport';
-import type { BaseConnection } from './connection';
+import type { BaseConnection, ConnectionOwner } from './connection';
 import { resolveOptions, type ReactorOptions } from './options';
 import type { EventHandler, MethodFn, MethodOptions, RpcMessage } from './types';
-import type { Plugin } from '../plugins/plugin';
-import { PluginScope, type PluginHost } from '../plugins/scope';
-import { validatePluginOptions } from '../plugins/options';
-import { orderPlugins } from '../plugins/order';
-import { runAuthenticator, type Authenticator } from '../auth/authenticator';
-import { tokenFileAuthenticator } from '../auth/token-file';
-import { loadTls, type TlsMaterial } from '../transports/tls';
-import { WorkerPool, type PoolOptions, type PoolPluginRef } from '../pool/pool';
 
-/** Worker-pool tuning for embedders and tests (`--workers` sets the size). */
-export type ReactorPoolOptions = Pick<PoolOptions, 'maxQueue' | 'maxQueueBytes' | 'ringBytes' | 'oversizeBytes' | 'maxTasksPerWorker' | 'spinUs' | 'sleepMode' | 'pollUs' | 'startTimeoutMs' | 'workerNice' | 'stuckMs'>;
-
-export interface CreateReactorOptions extends Partial<ReactorOptions> {
+export interface ReactorCoreOptions extends Partial<ReactorOptions> {
   /** A pino logger; by default JSON lines on stdout at `logLevel`. */
   logger?: Logger;
   logLevel?: string;
-  /** Worker-pool tuning (queue bound, ring size...); see lib/pool/pool.ts. */
-  pool?: ReactorPoolOptions;
 }
 
 export interface ListenInfo {
   host: string;
   port: number;
   tcpPort: number | null;
+}
+
+/** What the core needs of a transport (lib/transports/ implements it). */
+export interface Listener {
+  readonly name: string;
+  /** Graceful shutdown step 1: refuse new connections, keep open ones. */
+  stopAccepting(): void;
+  /** Sockets not fully closed yet: shutdown waits (within its deadline) for them to flush. */
+  lingering(): number;
+  /** Force-close whatever is still open (HTTP keep-alive sockets, lingering peers). */
+  closeAll(): void;
+}
+
+/**
+ * What composition plugs into the core: a gate for requests on connections
+ * that must authenticate first, and the parts to stop at shutdown.
+ */
+export interface Gate {
+  request(conn: BaseConnection, msgid: number, method: string, params: unknown[]): void;
 }
 
 /**
@@ -51,34 +57,27 @@ type State = 'new' | 'listening' | 'retiring' | 'draining' | 'closed';
 /** Why connections are told to go away (CONTRACT.md: `ringloop.goaway`). */
 export type GoawayReason = 'shutdown' | 'restart';
 
-export class Reactor implements TransportHost, FrameSink, PluginHost {
+export abstract class ReactorCore implements ConnectionOwner, FrameSink {
   readonly options: ReactorOptions;
   readonly log: Logger;
   readonly metrics: RpcMetrics;
   readonly maxBackpressure: number;
-  private readonly methods = new MethodRegistry();
-  private readonly dispatcher: Dispatcher;
-  private readonly handlers: EventHandler[] = [];
+  protected readonly methods = new MethodRegistry();
+  protected readonly dispatcher: Dispatcher;
+  protected readonly handlers: EventHandler[] = [];
   /** Handlers besides the dispatcher that want onReadable; empty on the fast path. */
   private observers: EventHandler[] = [];
   private readonly conns = new Set<BaseConnection>();
   /** Open connections per client address; kept only when --max-connections-per-ip is set. */
   private readonly perIp = new Map<string, number>();
-  authenticator: Authenticator | null = null;
-  tls: TlsMaterial | null = null;
-  private transports: Transport[] = [];
+  protected transports: Listener[] = [];
+  /** Requests on connections still authenticating go here (set by composition when auth is on). */
+  protected gate: Gate | null = null;
   private readonly shutdownHooks: Array<{ fn: () => unknown; owner: string }> = [];
   private readonly bootHooks: Array<{ fn: () => unknown; owner: string }> = [];
-  private readonly plugins = new Map<string, Plugin<unknown>>();
-  /** Validated options of each plugin, for workers that load it (offloaded methods). */
-  private readonly pluginOptions = new Map<string, unknown>();
-  /** Offloaded method -> the plugin that registered it. */
-  private readonly offloadedBy = new Map<string, Plugin<unknown>>();
-  private readonly poolTuning: ReactorPoolOptions;
-  /** --reactor-cpu: where the reactor and the pool workers run. */
-  private cpuLayout: CpuLayout | null = null;
-  private workerPool: WorkerPool | null = null;
-  private state: State = 'new';
+  /** Parts stopped last at shutdown (the worker pool), given the ms left. */
+  private readonly stopHooks: Array<(msLeft: number) => Promise<void>> = [];
+  protected state: State = 'new';
   private closing: Promise<void> | null = null;
   private readonly owner = 'application';
   private tickTimers: NodeJS.Timeout[] = [];
@@ -101,10 +100,9 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
     for (const c of list) if (c.dirty) c.flush(true);
   };
 
-  constructor(opts: CreateReactorOptions = {}) {
-    const { logger, logLevel, pool, ...rest } = opts;
+  constructor(opts: ReactorCoreOptions = {}) {
+    const { logger, logLevel, ...rest } = opts;
     this.options = resolveOptions(rest);
-    this.poolTuning = { ...pool };
     this.maxBackpressure = this.options.maxBackpressure;
     this.log = logger ?? pino({ level: logLevel ?? 'info', base: { pid: process.pid } });
     this.metrics = new RpcMetrics(() => this.dispatcher.pending);
@@ -172,62 +170,14 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
     return this;
   }
 
-  addMethod(name: string, fn: MethodFn, options: MethodOptions, owner: string): void {
-    if (options.offload) this.checkOffload(name, owner);
-    this.methods.add(name, fn, options, owner);
+  /** Registered method names. */
+  get methodNames(): string[] {
+    return this.methods.names();
   }
 
-  /** The worker pool running offloaded methods (null until listen(), or when nothing is offloaded). */
-  get pool(): WorkerPool | null {
-    return this.workerPool;
-  }
-
-  private checkOffload(name: string, owner: string): void {
-    if (this.state !== 'new') throw new ConfigError(`${owner}: method ${JSON.stringify(name)}: offloaded methods must be registered before listen()`);
-    const plugin = owner.startsWith('plugin ') ? this.plugins.get(owner.slice('plugin '.length)) : undefined;
-    if (plugin === undefined) throw new ConfigError(`${owner}: method ${JSON.stringify(name)}: offload needs a plugin with a module path`);
-    if (typeof plugin.module !== 'string' || plugin.module.length === 0) {
-      throw new ConfigError(`plugin ${plugin.name}: method ${JSON.stringify(name)} is offloaded, so the plugin needs \`module\` (its module path, e.g. __filename) for worker threads to load it`);
-    }
-    this.offloadedBy.set(name, plugin);
-  }
-
-  /** Starts the worker pool when some method is offloaded; a plugin that fails to load in a worker fails start-up. */
-  private async startPool(): Promise<void> {
-    const entries = this.methods.offloaded();
-    if (entries.length === 0) return;
-    const refs = new Map<string, PoolPluginRef>();
-    for (const e of entries) {
-      const p = this.offloadedBy.get(e.name)!;
-      if (!refs.has(p.name)) refs.set(p.name, { module: p.module!, name: p.name, options: this.pluginOptions.get(p.name) });
-    }
-    let pool: WorkerPool;
-    try {
-      pool = new WorkerPool({
-        maxQueue: this.options.poolQueue,
-        workerNice: this.options.workerNice,
-        maxQueueBytes: this.options.poolQueueBytes,
-        ...this.poolTuning, // createReactor({ pool }) tuning wins
-        size: this.options.workers,
-        cpus: this.cpuLayout?.others ?? [],
-        plugins: [...refs.values()],
-        methods: entries.map((e) => e.name),
-        log: this.log,
-        options: this.options,
-        observer: this.metrics.poolObserver(this.options.workers),
-      });
-    } catch (e) {
-      throw new ConfigError(`worker pool: ${(e as Error).message}`);
-    }
-    try {
-      await pool.start();
-    } catch (e) {
-      await pool.close(0);
-      throw new ConfigError(`worker pool failed to start: ${(e as Error).message}`);
-    }
-    entries.forEach((e, i) => (e.poolIndex = i));
-    this.workerPool = pool;
-    this.dispatcher.pool = pool;
+  /** A part to stop at the end of shutdown, after connections closed; gets the ms left before the deadline. */
+  protected onStop(fn: (msLeft: number) => Promise<void>): void {
+    this.stopHooks.push(fn);
   }
 
   /** Adds an EventHandler; it sees every connection's events after the RPC dispatcher. */
@@ -238,58 +188,9 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
     return this;
   }
 
-  /**
-   * Validates a plugin's options and runs its setup with a PluginScope. Its
-   * dependencies must be registered already (registerAll orders them for you).
-   */
-  async register<O>(plugin: Plugin<O>, options?: unknown): Promise<this> {
-    const p = plugin as Plugin<unknown>;
-    if (this.state !== 'new') throw new ConfigError(`plugin ${p.name}: register plugins before listen()`);
-    if (typeof p.name !== 'string' || !/^[A-Za-z0-9_-]+$/.test(p.name)) {
-      throw new ConfigError(`plugin name ${JSON.stringify(p.name)} must be letters, digits, _ or -`);
-    }
-    if (this.plugins.has(p.name)) throw new ConfigError(`plugin ${p.name} is registered twice`);
-    for (const dep of p.dependencies ?? []) {
-      if (!this.plugins.has(dep)) throw new ConfigError(`plugin ${p.name} depends on plugin ${dep}, which is not registered before it`);
-    }
-    const opts = validatePluginOptions(p, options);
-    this.plugins.set(p.name, p);
-    this.pluginOptions.set(p.name, opts);
-    try {
-      await p.setup(new PluginScope(this, p), opts);
-    } catch (e) {
-      if (e instanceof ConfigError) throw e;
-      throw new ConfigError(`plugin ${p.name} failed in setup: ${(e as Error)?.message ?? String(e)}`);
-    }
-    return this;
-  }
-
-  /** Registers several plugins in dependency order. */
-  async registerAll(list: ReadonlyArray<{ plugin: Plugin<unknown>; options?: unknown }>): Promise<this> {
-    for (const { plugin, options } of orderPlugins(list)) await this.register(plugin, options);
-    return this;
-  }
-
-  /** Plugins registered so far, by name. */
-  get pluginNames(): string[] {
-    return [...this.plugins.keys()];
-  }
-
   /** Runs before listen() binds; a throw makes listen() fail with nothing bound. */
   onBoot(fn: () => unknown, owner = 'application'): this {
     this.bootHooks.push({ fn, owner });
-    return this;
-  }
-
-  /**
-   * Requires clients to authenticate: WebSocket clients in the upgrade (401/403
-   * otherwise, no WebSocket is created), TCP clients with a first `auth [token]`
-   * request. The returned identity is `conn.identity`. `--auth-token-file` installs one.
-   */
-  authenticate(fn: Authenticator): this {
-    if (this.state !== 'new') throw new ConfigError('authenticate() must be called before listen()');
-    if (this.authenticator !== null) throw new ConfigError('an authenticator is already set (--auth-token-file or authenticate())');
-    this.authenticator = fn;
     return this;
   }
 
@@ -298,6 +199,9 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
     this.shutdownHooks.push({ fn, owner });
     return this;
   }
+
+  /** Binds the transports (composition supplies them); returns where they listen. */
+  protected abstract bind(): Promise<ListenInfo>;
 
   async listen(): Promise<ListenInfo> {
     if (this.state !== 'new') throw new Error('listen() called twice');
@@ -308,42 +212,28 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
         throw new ConfigError(`${owner} failed in onBoot: ${(e as Error)?.message ?? String(e)}`);
       }
     }
-    if (this.options.authTokenFile !== null) this.authenticate(tokenFileAuthenticator(this.options.authTokenFile).authenticate);
-    this.tls = loadTls(this.options);
-    if (this.options.reactorCpu !== null) {
-      this.cpuLayout = planLayout(this.options.reactorCpu);
-      applyReactorLayout(this.cpuLayout);
-      this.log.info({ reactorCpu: this.cpuLayout.reactor, workerCpus: this.cpuLayout.others }, 'reactor thread pinned');
-    }
-    await this.startPool();
-    this.state = 'listening';
-    const ws = new WebSocketTransport(this);
-    this.transports = [ws];
-    let port: number;
-    let tcpPort: number | null = null;
+    let info: ListenInfo;
     try {
-      port = await ws.listen();
-      if (this.options.tcpPort !== null) {
-        const tcp = new TcpTransport(this);
-        this.transports.push(tcp);
-        tcpPort = await tcp.listen();
-      }
+      info = await this.bind();
+      this.state = 'listening';
     } catch (e) {
       for (const t of this.transports) t.closeAll();
       this.state = 'closed';
       this.metrics.close();
-      if (this.workerPool !== null) await this.workerPool.close(0);
+      for (const stop of this.stopHooks) await stop(0);
       throw e;
     }
     this.startIdleTick();
     for (const h of this.handlers) if (h.onTick) this.startTick(h);
-    const info: ListenInfo = { host: this.options.host, port, tcpPort };
     this.listenInfo = info;
     // Scripts wait for this line: it is printed even when --log-level is above info (not when silent).
     const announce = this.log.level === 'silent' || this.log.isLevelEnabled('info') ? this.log : this.log.child({}, { level: 'info' });
-    announce.info({ ...info, transports: this.transports.map((t) => t.name), methods: this.methods.names() }, 'listening');
+    announce.info({ ...info, transports: this.transports.map((t) => t.name), methods: this.methods.names() }, this.listeningMessage);
     return info;
   }
+
+  /** The log line that says this reactor is serving. */
+  protected listeningMessage = 'listening';
 
   /** Graceful shutdown (CONTRACT.md): stop accepting, finish in-flight work, close 1001. Resolves when done. */
   close(): Promise<void> {
@@ -395,7 +285,7 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
     if (wasListening) await new Promise((r) => setTimeout(r, Math.max(0, Math.min(50, hardStop - Date.now()))));
     for (const t of this.transports) t.closeAll();
     // The worker pool: idle workers exit at once; one still busy (its request already answered) is terminated.
-    if (this.workerPool !== null) await this.workerPool.close(Math.max(0, Math.min(250, started + drainMs - 20 - Date.now())));
+    for (const stop of this.stopHooks) await stop(Math.max(0, Math.min(250, started + drainMs - 20 - Date.now())));
     for (const t of this.tickTimers) clearTimeout(t);
     this.tickTimers = [];
     if (this.idleTimer) clearTimeout(this.idleTimer);
@@ -410,7 +300,7 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
     for (const c of [...this.conns]) if (c.inflight === 0) c.close(CloseCode.GOING_AWAY, 'server shutting down');
   }
 
-  // ---- TransportHost: called by transports ----
+  // ---- called by transports (TransportHost) ----
 
   admit(remote: string): string | null {
     const o = this.options;
@@ -418,11 +308,6 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
     if (o.maxConnections > 0 && this.transports.reduce((n, t) => n + t.lingering(), 0) >= o.maxConnections) return 'too many connections';
     if (o.maxConnectionsPerIp > 0 && (this.perIp.get(remote) ?? 0) >= o.maxConnectionsPerIp) return 'too many connections from this address';
     return null;
-  }
-
-  authFailed(transport: 'ws' | 'tcp', remote: string, reason: string): void {
-    this.metrics.authFailures.labels({ transport }).inc();
-    this.log.info({ transport, remote, reason }, 'authentication failed');
   }
 
   connectionOpened(conn: BaseConnection): void {
@@ -536,7 +421,7 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
 
   request(msgid: number, method: string, params: unknown[]): void {
     const conn = this.reading!;
-    if (conn.authPending) return this.tcpAuth(conn, msgid, method, params);
+    if (conn.authPending) return this.gate!.request(conn, msgid, method, params);
     this.dispatcher.request(conn, msgid, method, params);
     if (this.observers.length > 0) this.observe(conn, { kind: 'request', msgid, method, params });
   }
@@ -548,39 +433,15 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
     if (this.observers.length > 0) this.observe(conn, { kind: 'notification', msgid: -1, method, params });
   }
 
+  /** A request of the frame being read was answered synchronously (its duration is observed with the frame's). */
+  answeredInFrame(): void {
+    this.dispatcher.syncAnswered++;
+  }
+
   invalid(msgid: number, reason: string): void {
     this.metrics.countError(ErrorCode.INVALID_REQUEST);
     this.dispatcher.syncAnswered++;
     this.reading!.write(encodeError(msgid, new RpcError(ErrorCode.INVALID_REQUEST, reason).toBody()));
-  }
-
-  /** TCP before authentication: only `auth [token]` is served; a failure closes the connection. */
-  private tcpAuth(conn: BaseConnection, msgid: number, method: string, params: unknown[]): void {
-    this.dispatcher.syncAnswered++;
-    if (method !== 'auth' || conn.authStarted) {
-      this.metrics.countError(ErrorCode.INVALID_REQUEST);
-      const message = method === 'auth' ? 'authentication already in progress' : 'authenticate first: send auth [token]';
-      conn.write(encodeError(msgid, { code: ErrorCode.INVALID_REQUEST, message }));
-      return;
-    }
-    conn.authStarted = true;
-    const token = typeof params[0] === 'string' ? params[0] : null;
-    const req = { transport: 'tcp' as const, headers: {}, url: '', query: '', remoteAddress: conn.remoteAddress, token };
-    runAuthenticator(this.authenticator!, req, (d) => {
-      if (!conn.open) return;
-      if (d.ok) {
-        conn.authPending = false;
-        conn.identity = d.identity;
-        this.metrics.outcome.ok.inc();
-        conn.write(encodeResult(msgid, true));
-        return;
-      }
-      this.authFailed('tcp', conn.remoteAddress, d.reason);
-      this.metrics.countError(ErrorCode.INVALID_REQUEST);
-      conn.write(encodeError(msgid, { code: ErrorCode.INVALID_REQUEST, message: `authentication failed: ${d.reason}` }));
-      conn.flush(this.reading !== conn);
-      conn.close(CloseCode.POLICY_VIOLATION, 'authentication failed');
-    });
   }
 
   private observe(conn: BaseConnection, msg: RpcMessage): void {
@@ -606,8 +467,8 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
           const silent = now - c.lastSeen;
           if (silent >= idleMs) {
             c.close(CloseCode.IDLE_TIMEOUT, 'idle timeout');
-          } else if (silent >= idleMs / 2 && !c.pinged && c instanceof WsConnection) {
-            // A live peer answers with a pong, which counts as traffic.
+          } else if (silent >= idleMs / 2 && !c.pinged) {
+            // A live peer answers with a pong, which counts as traffic (transports without pings just idle out).
             c.pinged = true;
             c.ping();
           }
@@ -641,9 +502,4 @@ export class Reactor implements TransportHost, FrameSink, PluginHost {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Creates a reactor. Register methods, handlers and plugins, then `listen()`; `close()` drains gracefully. */
-export function createReactor(options: CreateReactorOptions = {}): Reactor {
-  return new Reactor(options);
 }

@@ -8,6 +8,7 @@ import type { ReactorOptions } from '../reactor/options';
 import type { RpcMetrics } from '../metrics/rpc-metrics';
 import type { Authenticator } from '../auth/authenticator';
 import type { TlsMaterial } from './tls';
+import type { Listener } from '../reactor/reactor';
 
 export interface TransportHost extends ConnectionOwner {
   readonly options: ReactorOptions;
@@ -36,16 +37,9 @@ export interface TransportHost extends ConnectionOwner {
   renderMetrics(): string;
 }
 
-export interface Transport {
-  readonly name: string;
+export interface Transport extends Listener {
   /** Resolves with the bound port. */
   listen(): Promise<number>;
-  /** Graceful shutdown step 1: refuse new connections, keep open ones. */
-  stopAccepting(): void;
-  /** Sockets not fully closed yet: shutdown waits (within its deadline) for them to flush. */
-  lingering(): number;
-  /** Force-close whatever is still open (HTTP keep-alive sockets, lingering peers). */
-  closeAll(): void;
 }
 
 /** How long a closed connection may take to flush before it is cut: the idle timeout, or 60 s without one. */

@@ -106,7 +106,7 @@ export class WsConnection extends BaseConnection {
     return this.alive ? this.ws.getBufferedAmount() : 0;
   }
 
-  ping(): void {
+  override ping(): void {
     if (this.open) this.ws.cork(() => this.ws.ping());
   }
 }

@@ -9,7 +9,7 @@ import { decodeAny } from '../../lib/protocol/codec';
 import { ReplyBook } from './replies';
 
 export type { Reply } from './replies';
-import { createReactor, type CreateReactorOptions, type Reactor } from '../../lib/reactor/reactor';
+import { createReactor, type CreateReactorOptions, type Reactor } from '../../lib/server/reactor';
 import { demoPlugin } from '../../lib/plugins/demo';
 
 export interface Closed {
