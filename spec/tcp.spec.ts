@@ -56,7 +56,7 @@ describe('raw TCP transport', () => {
   it('coalesces the answers of one read into one write', async () => {
     const c = await TcpRpcClient.connect(tcpPort);
     await c.call('echo', [0]);
-    const writes = (): number => Number(/^ringloop_writes_total\{transport="tcp"\} (\d+)$/m.exec(srv.reactor.renderMetrics())?.[1]);
+    const writes = (): number => Number(/^ringloop_writes_total\{transport="tcp"\} (\d+)$/m.exec(srv.reactor.metrics.render())?.[1]);
     const before = writes();
     await c.write(Buffer.concat(Array.from({ length: 16 }, (_, i) => encodeRequest(200 + i, 'echo', [i]))));
     for (let i = 0; i < 16; i++) expect((await c.reply(200 + i)).result).to.equal(i);
@@ -104,7 +104,7 @@ describe('raw TCP transport', () => {
       written += 100;
     }
     await delay(1000);
-    const m = small.reactor.renderMetrics();
+    const m = small.reactor.metrics.render();
     const sent = Number(/^ringloop_bytes_sent_total\{transport="tcp"\} (\d+)$/m.exec(m)?.[1]);
     // The server stopped reading: far less than 32 MB was produced while the client was not reading.
     expect(sent).to.be.below(24 * 1024 * 1024);
@@ -141,7 +141,7 @@ describe('raw TCP transport', () => {
     const w = await RpcClient.connect(s.url);
     await c.write(Buffer.concat([900, 901, 902].map((id) => encodeRequest(id, 'sleep', [200]))));
     expect((await c.reply(902)).error?.code).to.equal('OVERLOADED');
-    const m = s.reactor.renderMetrics();
+    const m = s.reactor.metrics.render();
     expect(m).to.match(/^ringloop_connections\{transport="tcp"\} 1$/m);
     expect(m).to.match(/^ringloop_connections\{transport="ws"\} 1$/m);
     const closing = s.close();

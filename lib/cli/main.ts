@@ -42,7 +42,7 @@ export async function main(argv: string[]): Promise<void> {
       if (args.help) return void process.stdout.write(serveUsage() + '\n');
       if (args.version) return void process.stdout.write(version() + '\n');
       loadUws(); // refuse the JS fallback before anything else happens
-      await serve(args);
+      await serve(rest, args);
       return;
     }
     if (cmd === 'load') {

@@ -88,6 +88,16 @@ export function fail(params: unknown[]): never {
   throw new RpcError(ErrorCode.HANDLER_ERROR, message);
 }
 
+/** Busy-waits on the reactor thread: a CPU-heavy handler that is not offloaded (what --reactors spreads). */
+export function spin(params: unknown[]): number {
+  arity(params, 1, '[us]');
+  const us = params[0];
+  if (typeof us !== 'number' || !Number.isInteger(us) || us < 0 || us > 100_000) throw invalidParams('spin expects us, an integer 0..100000');
+  const end = performance.now() + us / 1000;
+  while (performance.now() < end);
+  return us;
+}
+
 export const demoPlugin = definePlugin({
   name: 'demo',
   version: '1.0.0',
@@ -96,7 +106,7 @@ export const demoPlugin = definePlugin({
   setup(scope) {
     // The contract names these methods without a namespace.
     const top = { topLevel: true };
-    scope.method('echo', echo, top).method('add', add, top).method('sleep', sleep, top).method('fail', fail, top);
+    scope.method('echo', echo, top).method('add', add, top).method('sleep', sleep, top).method('fail', fail, top).method('spin', spin, top);
     // CPU-bound: runs on the worker pool (each worker loads this module); params are checked before queueing.
     scope.method('sha256', sha256, { topLevel: true, offload: true, validate: sha256Check });
   },

@@ -40,6 +40,8 @@ export interface ReactorOptions {
   reactorCpu: number | null;
   /** Linux: added to each pool worker thread's nice value (0 = off). */
   workerNice: number;
+  /** Reactor processes serving the same ports (`ringloop serve`; an embedded reactor is one). */
+  reactors: number;
 }
 
 type Kind = 'string' | 'port' | 'int' | 'seconds' | 'path';
@@ -51,6 +53,8 @@ interface Spec {
   min?: number;
   max?: number;
   nullable?: boolean;
+  /** The value the word `auto` stands for, where allowed. */
+  auto?: () => number;
   help: string;
 }
 
@@ -61,6 +65,7 @@ export const OPTION_SPECS: readonly Spec[] = [
   { flag: 'host', key: 'host', kind: 'string', help: 'address to bind (default 127.0.0.1)' },
   { flag: 'port', key: 'port', kind: 'port', help: 'WebSocket + HTTP port, 0 = any free port (default 9000)' },
   { flag: 'tcp-port', key: 'tcpPort', kind: 'port', nullable: true, help: 'also serve raw-TCP MessagePack-RPC on this port (default off)' },
+  { flag: 'reactors', key: 'reactors', kind: 'int', min: 1, max: 256, auto: () => availableParallelism(), help: 'reactor processes serving the same ports, each single-threaded; auto = one per core (default 1)' },
   { flag: 'workers', key: 'workers', kind: 'int', min: 1, max: 256, help: 'worker threads in the pool (default cores - 1, at least 1)' },
   { flag: 'pool-queue', key: 'poolQueue', kind: 'int', min: 1, max: 10_000_000, help: 'offloaded tasks waiting for a worker; more: OVERLOADED at once (default 4096)' },
   { flag: 'pool-queue-bytes', key: 'poolQueueBytes', kind: 'int', min: 1024, max: 16 * 1024 * MiB, help: 'bytes of params of waiting tasks; more: OVERLOADED at once (default 64 MiB)' },
@@ -121,6 +126,7 @@ export function defaultOptions(): ReactorOptions {
     tlsCa: null,
     reactorCpu: null,
     workerNice: 0,
+    reactors: 1,
   };
 }
 
@@ -132,10 +138,11 @@ export function parseOptionValue(spec: Spec, raw: unknown): ReactorOptions[keyof
     if (typeof raw !== 'string' || raw.length === 0) throw new ConfigError(`${name} must be a non-empty string`);
     return raw;
   }
+  if (raw === 'auto' && spec.auto) return spec.auto();
   let n: number;
   if (typeof raw === 'number') n = raw;
   else if (typeof raw === 'string' && /^\s*[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?\s*$/i.test(raw)) n = Number(raw);
-  else throw new ConfigError(`${name} must be a number, got ${JSON.stringify(raw)}`);
+  else throw new ConfigError(`${name} must be a number${spec.auto ? ' or auto' : ''}, got ${JSON.stringify(raw)}`);
   if (!Number.isFinite(n)) throw new ConfigError(`${name} must be a finite number, got ${JSON.stringify(raw)}`);
   if (spec.kind === 'port') {
     if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${name} must be an integer port 0..65535, got ${JSON.stringify(raw)}`);
@@ -163,5 +170,7 @@ export function resolveOptions(partial: Partial<ReactorOptions> = {}): ReactorOp
   if ((out.tlsCert === null) !== (out.tlsKey === null)) throw new ConfigError('--tls-cert and --tls-key must be given together');
   if (out.tlsCert === null && (out.tlsPassphrase !== null || out.tlsCa !== null)) throw new ConfigError('--tls-passphrase and --tls-ca need --tls-cert and --tls-key');
   if (out.tcpPort !== null && out.tcpPort !== 0 && out.tcpPort === out.port) throw new ConfigError('--tcp-port must differ from --port');
+  // One CPU for one reactor thread: several reactors would share it.
+  if (out.reactorCpu !== null && out.reactors > 1) throw new ConfigError('--reactor-cpu needs --reactors 1');
   return out;
 }

@@ -233,7 +233,7 @@ export abstract class ReactorCore implements ConnectionOwner, FrameSink {
   }
 
   /** The log line that says this reactor is serving. */
-  protected listeningMessage = 'listening';
+  listeningMessage = 'listening';
 
   /** Graceful shutdown (CONTRACT.md): stop accepting, finish in-flight work, close 1001. Resolves when done. */
   close(): Promise<void> {
@@ -413,7 +413,8 @@ export abstract class ReactorCore implements ConnectionOwner, FrameSink {
     this.metrics.sentBy[conn.transport].unsent.inc(bytes);
   }
 
-  renderMetrics(): string {
+  /** Prometheus text for GET /metrics: this reactor's figures (a server of several reactors gathers them all). */
+  renderMetrics(): string | Promise<string> {
     return this.metrics.render();
   }
 

@@ -35,6 +35,8 @@ export interface CreateReactorOptions extends ReactorCoreOptions {
   logLevel?: string;
   /** Worker-pool tuning (queue bound, ring size...); see lib/pool/pool.ts. */
   pool?: ReactorPoolOptions;
+  /** Share the ports with other reactor processes (SO_REUSEPORT); default: hold them alone. */
+  sharedPort?: boolean;
 }
 
 export class Reactor extends ReactorCore implements TransportHost, PluginHost {
@@ -49,10 +51,15 @@ export class Reactor extends ReactorCore implements TransportHost, PluginHost {
   /** --reactor-cpu: where the reactor and the pool workers run. */
   private cpuLayout: CpuLayout | null = null;
   private workerPool: WorkerPool | null = null;
+  /** Join the ports' SO_REUSEPORT group instead of holding them alone (reactor processes of `ringloop serve`). */
+  private readonly sharedPort: boolean;
+  /** Where /metrics gets the whole server's figures when this reactor is one of several (set by the reactor process). */
+  gatherMetrics: (() => Promise<string>) | null = null;
 
   constructor(opts: CreateReactorOptions = {}) {
-    const { pool, ...rest } = opts;
+    const { pool, sharedPort, ...rest } = opts;
     super(rest);
+    this.sharedPort = sharedPort ?? false;
     this.poolTuning = { ...pool };
     this.onStop(async (msLeft) => {
       if (this.workerPool !== null) await this.workerPool.close(msLeft);
@@ -124,6 +131,10 @@ export class Reactor extends ReactorCore implements TransportHost, PluginHost {
     this.log.info({ transport, remote, reason }, 'authentication failed');
   }
 
+  override renderMetrics(): string | Promise<string> {
+    return this.gatherMetrics !== null ? this.gatherMetrics() : super.renderMetrics();
+  }
+
   protected async bind(): Promise<ListenInfo> {
     if (this.options.authTokenFile !== null) this.authenticate(tokenFileAuthenticator(this.options.authTokenFile).authenticate);
     this.tls = loadTls(this.options);
@@ -135,7 +146,7 @@ export class Reactor extends ReactorCore implements TransportHost, PluginHost {
     await this.startPool();
     const ws = new WebSocketTransport(this);
     this.transports = [ws];
-    const port = await ws.listen();
+    const port = await ws.listen(this.sharedPort);
     let tcpPort: number | null = null;
     if (this.options.tcpPort !== null) {
       const tcp = new TcpTransport(this);

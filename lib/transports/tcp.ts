@@ -120,7 +120,8 @@ export class TcpTransport implements Transport {
     return new Promise((resolve, reject) => {
       const onError = (e: NodeJS.ErrnoException): void => reject(new Error(`cannot listen on tcp ${host}:${tcpPort} (${e.code ?? e.message})`));
       this.server.once('error', onError);
-      this.server.listen({ host, port: tcpPort ?? 0, exclusive: true }, () => {
+      // Not exclusive: reactor processes of one server share the listening socket through the cluster primary.
+      this.server.listen({ host, port: tcpPort ?? 0 }, () => {
         this.server.off('error', onError);
         resolve((this.server.address() as net.AddressInfo).port);
       });

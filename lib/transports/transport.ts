@@ -33,8 +33,8 @@ export interface TransportHost extends ConnectionOwner {
   connectionClosed(conn: BaseConnection, code: number, reason: string): void;
   /** The native socket behind a connection is gone (it may have lingered after connectionClosed to flush). */
   released(conn: BaseConnection): void;
-  /** Prometheus text for GET /metrics. */
-  renderMetrics(): string;
+  /** Prometheus text for GET /metrics (a promise where it is gathered from several reactors). */
+  renderMetrics(): string | Promise<string>;
 }
 
 export interface Transport extends Listener {

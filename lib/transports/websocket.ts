@@ -246,7 +246,16 @@ export class WebSocketTransport implements Transport {
       if (isUpgrade(req)) return void req.setYield(true);
       // With auth on, /metrics needs the same credentials as a WebSocket (/healthz stays open for probes).
       this.authorize(res, req, remoteOf(res), () => {
-        res.writeStatus('200 OK').writeHeader('Content-Type', 'text/plain; version=0.0.4; charset=utf-8').end(host.renderMetrics());
+        const text = host.renderMetrics();
+        const send = (t: string): void => void res.writeStatus('200 OK').writeHeader('Content-Type', 'text/plain; version=0.0.4; charset=utf-8').end(t);
+        if (typeof text === 'string') return send(text);
+        // Several reactors: the server's totals come from the supervisor, after this callback returns.
+        let aborted = false;
+        res.onAborted(() => (aborted = true));
+        void text.then(
+          (t) => aborted || res.cork(() => send(t)),
+          () => aborted || res.cork(() => void res.writeStatus('503 Service Unavailable').end('metrics unavailable')),
+        );
       });
     });
     this.app.any('/*', (res: HttpResponse) => {
@@ -254,12 +263,17 @@ export class WebSocketTransport implements Transport {
     });
   }
 
-  listen(): Promise<number> {
+  /**
+   * `shared`: join the port's SO_REUSEPORT group (the reactor processes of one server, and the
+   * next generation during a hot restart). Otherwise exclusive: a forgotten old instance must not
+   * silently share the port (SO_REUSEPORT is uWS's default, FACTS.md).
+   */
+  listen(shared = false): Promise<number> {
     const { host, port } = this.host.options;
     return new Promise((resolve, reject) => {
-      // Exclusive: a forgotten old instance must not silently share the port (SO_REUSEPORT is uWS's default, FACTS.md).
       const listen = this.app.listen as unknown as (h: string, p: number, opts: number, cb: (t: us_listen_socket | false) => void) => void;
-      listen.call(this.app, host, port, (this.uws as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT: number }).LIBUS_LISTEN_EXCLUSIVE_PORT, (token) => {
+      const opts = shared ? 0 : (this.uws as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT: number }).LIBUS_LISTEN_EXCLUSIVE_PORT;
+      listen.call(this.app, host, port, opts, (token) => {
         if (!token) {
           reject(new Error(`cannot listen on ${host}:${port} (address in use or not available)`));
           return;

@@ -1,0 +1,40 @@
+/**
+ * Messages between the supervisor and its reactor processes (node:cluster IPC).
+ * Small and rare (start-up, reload, shutdown, metrics scrapes): never on the request path.
+ */
+import type { ServeArgs } from '../cli/args';
+
+/** What a reactor process is started with (env RINGLOOP_REACTOR, JSON). */
+export interface ReactorSpec {
+  /** Position in its generation, 0..reactors-1. */
+  index: number;
+  generation: number;
+  args: ServeArgs;
+  /** Its share of --workers. */
+  workers: number;
+}
+
+export type ToReactor =
+  /** Bind these ports now (sent once every reactor of the generation has loaded). */
+  | { t: 'listen'; port: number; tcpPort: number | null }
+  /** Hot restart: stop accepting (reply stopped-accepting). */
+  | { t: 'stop-accepting' }
+  /** Hot restart: goaway restart, serve until clients leave or the deadline, exit. */
+  | { t: 'retire' }
+  /** Graceful shutdown (goaway shutdown), then exit. */
+  | { t: 'shutdown' }
+  /** The supervisor wants this reactor's own Prometheus text. */
+  | { t: 'snapshot'; id: number }
+  /** The server's totals, answering this reactor's gather. */
+  | { t: 'metrics'; id: number; text: string | null };
+
+export type FromReactor =
+  | { t: 'loaded' }
+  | { t: 'failed'; error: string }
+  | { t: 'listening'; port: number; tcpPort: number | null; methods: string[]; transports: string[] }
+  | { t: 'stopped-accepting' }
+  | { t: 'snapshot'; id: number; text: string }
+  /** GET /metrics reached this reactor: it needs the server's totals. */
+  | { t: 'gather'; id: number };
+
+export const REACTOR_ENV = 'RINGLOOP_REACTOR';
