@@ -1,0 +1,132 @@
+import { expect } from 'chai';
+import path from 'node:path';
+import { delay, httpGet, ROOT, RpcClient, runCli, startCli, type CliServer } from './helpers/client';
+import { TcpRpcClient } from './helpers/tcp-client';
+
+const PROBE = path.join(ROOT, 'spec', 'fixtures', 'reactor-probe.js');
+
+function metric(text: string, key: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(key + ' '));
+  return line === undefined ? NaN : Number(line.slice(key.length + 1));
+}
+
+async function metrics(port: number): Promise<string> {
+  return (await httpGet(port, '/metrics')).body;
+}
+
+async function waitFor(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await delay(25);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Opens WebSocket clients until `want` distinct reactor processes answered; returns one client per pid. */
+async function onEachReactor(url: string, want: number): Promise<Map<number, RpcClient>> {
+  const by = new Map<number, RpcClient>();
+  for (let i = 0; i < 200 && by.size < want; i++) {
+    const c = await RpcClient.connect(url);
+    const pid = (await c.call('probe.pid', [])).result as number;
+    if (by.has(pid)) c.close();
+    else by.set(pid, c);
+  }
+  return by;
+}
+
+describe('--reactors N: several reactor processes on one port', function () {
+  this.timeout(20000);
+  let srv: CliServer | null = null;
+  afterEach(async () => {
+    if (srv !== null && srv.proc.exitCode === null) {
+      srv.proc.kill('SIGTERM');
+      await srv.exited;
+    }
+    srv = null;
+  });
+
+  it('serves WebSocket and TCP from every reactor; /metrics through any of them totals the server', async () => {
+    srv = await startCli(['serve', '--port', '0', '--tcp-port', '0', '--reactors', '2', '--plugin', 'demo', '--plugin', PROBE]);
+    const tcpPort = srv.logs.find((l) => l.msg === 'listening')!.tcpPort as number;
+    const ws = await onEachReactor(srv.url, 2);
+    expect(ws.size, 'WebSocket connections reach both reactors').to.equal(2);
+    const tcpPids = new Set<number>();
+    const tcps: TcpRpcClient[] = [];
+    for (let i = 0; i < 6; i++) {
+      const t = await TcpRpcClient.connect(tcpPort);
+      tcps.push(t);
+      tcpPids.add((await t.call('probe.pid', [])).result as number);
+    }
+    expect(tcpPids.size, 'TCP connections go round-robin to both reactors').to.equal(2);
+    for (const c of ws.values()) for (let i = 0; i < 5; i++) expect((await c.call('add', [i, 1])).result).to.equal(i + 1);
+    const m = await metrics(srv.port);
+    // 2 + 6 probe.pid calls at least (onEachReactor may have made more), 10 adds.
+    expect(metric(m, 'ringloop_rpc_requests_total{outcome="ok"}')).to.be.at.least(18);
+    expect(metric(m, 'ringloop_connections{transport="ws"}')).to.equal(2);
+    expect(metric(m, 'ringloop_connections{transport="tcp"}')).to.equal(6);
+    expect(metric(m, 'ringloop_reactors')).to.equal(2);
+    const spread = m.split('\n').filter((l) => l.startsWith('ringloop_reactor_connections{'));
+    expect(spread).to.have.length(2);
+    for (const l of spread) expect(Number(l.split(' ')[1])).to.be.above(0);
+    for (const c of ws.values()) c.close();
+    for (const t of tcps) t.close();
+  });
+
+  it('replaces a reactor that aborts or throws outside a handler within a second; the others keep serving; counters never go back', async () => {
+    srv = await startCli(['serve', '--port', '0', '--reactors', '2', '--plugin', 'demo', '--plugin', PROBE]);
+    const port = srv.port;
+    for (const how of ['abort', 'throw']) {
+      const by = await onEachReactor(srv.url, 2);
+      const [victimPid, survivorPid] = [...by.keys()];
+      const victim = by.get(victimPid)!;
+      const survivor = by.get(survivorPid)!;
+      for (let i = 0; i < 3; i++) await survivor.call('echo', [i]);
+      const before = metric(await metrics(port), 'ringloop_rpc_requests_total{outcome="ok"}');
+      const restartsBefore = metric(await metrics(port), 'ringloop_reactor_restarts_total');
+      const t0 = Date.now();
+      void victim.call(`probe.${how}`, []); // its answer may never leave: the process dies first
+      expect((await victim.closed).code, `${how}: the dead reactor's clients see the connection drop`).to.equal(1006);
+      expect((await survivor.call('echo', ['still here'])).result).to.equal('still here');
+      await waitFor('a replacement reactor', 3000, async () => metric(await metrics(port), 'ringloop_reactors') === 2 && srv!.logs.some((l) => l.msg === 'reactor replaced' && Date.now() - t0 < 5000));
+      const replaced = srv.logs.filter((l) => l.msg === 'reactor replaced').pop()!;
+      expect(replaced.ms as number, `${how}: replaced within a second`).to.be.below(1000);
+      const m = await metrics(port);
+      expect(metric(m, 'ringloop_reactor_restarts_total')).to.equal(restartsBefore + 1);
+      expect(metric(m, 'ringloop_rpc_requests_total{outcome="ok"}'), 'counters never go backwards').to.be.at.least(before + 1);
+      expect(srv.logs.some((l) => l.msg === 'reactor died; replacing it')).to.equal(true);
+      const again = await onEachReactor(srv.url, 2);
+      expect(again.size, 'the replacement serves').to.equal(2);
+      expect([...again.keys()]).to.not.include(victimPid);
+      for (const c of [...by.values(), ...again.values()]) c.close();
+    }
+  });
+
+  it('refuses a bad --reactors with a one-line error naming it, nothing started', async () => {
+    for (const bad of ['0', 'many', '1.5']) {
+      const r = await runCli(['serve', '--port', '0', '--reactors', bad]);
+      expect(r.code).to.equal(2);
+      expect(r.stderr.trim().split('\n')).to.have.length(1);
+      expect(r.stderr).to.include('--reactors');
+      expect(r.stdout).to.not.include('"listening"');
+    }
+    const auto = await startCli(['serve', '--port', '0', '--reactors', 'auto']);
+    expect(auto.logs.find((l) => l.msg === 'listening')!.reactors).to.be.at.least(1);
+    auto.proc.kill('SIGTERM');
+    expect((await auto.exited).code).to.equal(0);
+  });
+
+  it('SIGTERM with two reactors: goaway to every connection, each closed 1001, exit 0', async () => {
+    srv = await startCli(['serve', '--port', '0', '--reactors', '2', '--plugin', 'demo', '--plugin', PROBE]);
+    const by = await onEachReactor(srv.url, 2);
+    const running = [...by.values()].map((c) => c.call('sleep', [300]));
+    await delay(50);
+    srv.proc.kill('SIGTERM');
+    for (const r of await Promise.all(running)) expect(r.result).to.equal(300);
+    for (const c of by.values()) {
+      expect((await c.closed).code).to.equal(1001);
+      expect(c.notifications).to.deep.equal([['ringloop.goaway', [{ reason: 'shutdown' }]]]);
+    }
+    expect((await srv.exited).code).to.equal(0);
+  });
+});
