@@ -32,7 +32,7 @@ describe('--reactor-cpu: the reactor thread alone on one CPU, workers on the oth
     const reactorCpu = cpus[cpus.length - 1]!;
     const others = cpus.filter((c) => c !== reactorCpu);
     srv = await startCli(['serve', '--port', '0', '--workers', '1', '--reactor-cpu', String(reactorCpu), '--log-level', 'info']);
-    const pid = srv.proc.pid!;
+    const pid = srv.logs.find((l) => l.msg === 'reactor listening')!.pid as number; // the reactor process, not the supervisor
     expect(srv.logs.some((l) => l.msg === 'reactor thread pinned' && l.reactorCpu === reactorCpu)).to.equal(true);
     const c = await RpcClient.connect(srv.url);
     // sha256 runs on the worker: its thread exists and has pinned itself by the time this is answered
@@ -67,7 +67,7 @@ describe('--reactor-cpu: the reactor thread alone on one CPU, workers on the oth
   it('--worker-nice N lowers the pool worker threads\' priority only; the reactor thread keeps its own', async function () {
     this.timeout(20000);
     srv = await startCli(['serve', '--port', '0', '--workers', '2', '--worker-nice', '7', '--log-level', 'warn']);
-    const pid = srv.proc.pid!;
+    const pid = srv.logs.find((l) => l.msg === 'reactor listening')!.pid as number; // the reactor process, not the supervisor
     const c = await RpcClient.connect(srv.url);
     expect((await c.call('sha256', ['abc', 1])).result).to.equal('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
     // field 19 of /proc/<pid>/task/<tid>/stat is the nice value (after the parenthesised name)

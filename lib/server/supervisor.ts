@@ -93,7 +93,9 @@ export class Supervisor {
     const port = await probePort(o.host, o.port, '');
     const tcpPort = o.tcpPort === null ? null : await probePort(o.host, o.tcpPort, 'tcp ');
     this.current = await this.startGeneration(this.args, o, { port, tcpPort });
-    this.log.info(
+    // Scripts wait for this line: it is printed even when --log-level is above info (not when silent).
+    const announce = this.log.level === 'silent' || this.log.isLevelEnabled('info') ? this.log : this.log.child({}, { level: 'info' });
+    announce.info(
       { host: o.host, port: this.ports!.port, tcpPort: this.ports!.tcpPort, reactors: this.current.length, workers: o.workers, transports: o.tcpPort === null ? ['ws'] : ['ws', 'tcp'], methods: this.methods },
       'listening',
     );
