@@ -18,6 +18,7 @@ bench: build
 	node dist/benchmarks/e2e-echo.js
 	node dist/benchmarks/latency.js
 	node dist/benchmarks/idle-rss.js
+	node dist/benchmarks/reactors.js
 	node dist/benchmarks/summary.js
 
 # Shorter rounds for development (-quick result files, summary-quick.svg); numbers are indicative only.
@@ -30,6 +31,7 @@ bench-quick: build
 	node dist/benchmarks/e2e-echo.js --quick
 	node dist/benchmarks/latency.js --quick
 	node dist/benchmarks/idle-rss.js --quick
+	node dist/benchmarks/reactors.js --quick
 	node dist/benchmarks/summary.js --quick
 
 serve: build

@@ -13,7 +13,8 @@
  * 3. Spread: 200 WebSocket and 200 TCP connections opened at once against
  *    `--reactors 2`; connections per reactor from ringloop_reactor_connections.
  * 4. SIGHUP under load: 8 clients that follow goaway (2 echo requests in
- *    flight each) while the server reloads R times, with
+ *    flight each) and 2 churn loops (a new connection per request, back to
+ *    back: the accept-queue race) while the server reloads R times, with
  *    net.ipv4.tcp_migrate_req = 0 and = 1 (set as root, restored after):
  *    failed requests, refused/reset connects, the longest answer (p100)
  *    across the switches, and SIGHUP → "reload complete" time.
@@ -126,6 +127,10 @@ interface ReloadFigures {
   requestsOk: number;
   failed: number;
   refusedOrReset: number;
+  /** A churn client opening a new connection for each request, back to back, through the reloads. */
+  churnConnections: number;
+  /** Of those, refused or reset before their answer (the accept-queue race). */
+  churnFailed: number;
   switches: number;
   p100Ms: number;
   p99Ms: number;
@@ -136,7 +141,7 @@ interface ReloadFigures {
 async function throughReloads(migrate: number): Promise<ReloadFigures> {
   const s = await startServer(['--reactors', '2', '--drain-timeout', '5']);
   const url = `ws://127.0.0.1:${s.port}`;
-  const f: ReloadFigures = { migrate, reloads: RELOADS, requestsOk: 0, failed: 0, refusedOrReset: 0, switches: 0, p100Ms: 0, p99Ms: 0, reloadMs: [] };
+  const f: ReloadFigures = { migrate, reloads: RELOADS, requestsOk: 0, failed: 0, refusedOrReset: 0, churnConnections: 0, churnFailed: 0, switches: 0, p100Ms: 0, p99Ms: 0, reloadMs: [] };
   const lat: number[] = [];
   let stopping = false;
   const open = async (): Promise<WebSocket> => {
@@ -193,7 +198,24 @@ async function throughReloads(migrate: number): Promise<ReloadFigures> {
     while (pending.size > 0) await sleep(5);
     ws.close();
   };
-  const clients = Array.from({ length: 8 }, () => client());
+  // New connections arriving all the time, as from many short-lived clients: each one request, then close.
+  const churn = async (): Promise<void> => {
+    while (!stopping) {
+      f.churnConnections++;
+      const ok = await new Promise<boolean>((res) => {
+        const ws = new WebSocket(url, { perMessageDeflate: false });
+        ws.once('open', () => ws.send(encodeRequest(1, 'echo', ['c'])));
+        ws.once('message', () => {
+          ws.close();
+          res(true);
+        });
+        ws.once('error', () => res(false));
+        ws.once('close', () => res(false));
+      });
+      if (!ok) f.churnFailed++;
+    }
+  };
+  const clients = [...Array.from({ length: 8 }, () => client()), churn(), churn()];
   for (let i = 1; i <= RELOADS; i++) {
     await sleep(300);
     s.proc.kill('SIGHUP');

@@ -128,14 +128,35 @@ const CLK_TCK = ((): number => {
 })();
 
 /** CPU seconds used so far by a process (all its threads). */
-export function procCpuSeconds(pid: number): number {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-  } catch {
-    return NaN;
+/** pid and all its descendants (`ringloop serve` is a supervisor with reactor processes under it). */
+export function processTree(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    try {
+      for (const tid of fs.readdirSync(`/proc/${out[i]}/task`)) {
+        const kids = fs.readFileSync(`/proc/${out[i]}/task/${tid}/children`, 'utf8').trim();
+        if (kids !== '') for (const k of kids.split(' ')) out.push(Number(k));
+      }
+    } catch {
+      /* gone, or not Linux */
+    }
   }
+  return out;
+}
+
+/** CPU seconds used so far by pid and its descendants. */
+export function procCpuSeconds(pid: number): number {
+  let sum = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      sum += (Number(f[11]) + Number(f[12])) / CLK_TCK;
+    } catch {
+      if (p === pid) return NaN;
+    }
+  }
+  return sum;
 }
 
 function pkgVersion(name: string): string {
@@ -174,13 +195,19 @@ export function machineInfo(): Record<string, unknown> {
 
 
 /** Resident set size of a process in bytes (VmRSS), NaN if unreadable. */
+/** Resident memory of pid and its descendants. */
 export function procRssBytes(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : NaN;
-  } catch {
-    return NaN;
+  let sum = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${p}/status`, 'utf8'));
+      if (m) sum += Number(m[1]) * 1024;
+      else if (p === pid) return NaN;
+    } catch {
+      if (p === pid) return NaN;
+    }
   }
+  return sum;
 }
 
 export function median(xs: readonly number[]): number {
