@@ -16,8 +16,10 @@ export async function serve(argv: string[], args: ServeArgs): Promise<void> {
   const onStop = (sig: NodeJS.Signals): void => (started ? sup.shutdown(sig) : void (early ??= sig));
   process.on('SIGTERM', onStop);
   process.on('SIGINT', onStop);
-  process.on('SIGHUP', () => (started ? void sup.reload() : log.warn('reload: SIGHUP before start-up finished, ignored')));
+  let earlyReload = false;
+  process.on('SIGHUP', () => (started ? void sup.reload() : void (earlyReload = true)));
   await sup.start();
   started = true;
   if (early !== null) sup.shutdown(early);
+  else if (earlyReload) void sup.reload(); // queued, not lost
 }

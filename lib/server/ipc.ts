@@ -12,6 +12,8 @@ export interface ReactorSpec {
   args: ServeArgs;
   /** Its share of --workers. */
   workers: number;
+  /** Reactors in its generation. */
+  reactors: number;
 }
 
 export type ToReactor =

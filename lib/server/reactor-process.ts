@@ -27,7 +27,10 @@ export async function runReactorProcess(): Promise<void> {
 
   let reactor: Reactor;
   try {
-    reactor = createReactor({ ...args.options, workers: spec.workers, logger: log, sharedPort: true });
+    // Limits on the whole server are shared out like --workers; per-address ones apply per reactor.
+    const maxConnections = args.options.maxConnections ?? 0;
+    const reactors = spec.reactors;
+    reactor = createReactor({ ...args.options, workers: spec.workers, maxConnections: maxConnections > 0 ? Math.ceil(maxConnections / reactors) : 0, logger: log, sharedPort: true });
     await reactor.registerAll(args.plugins.map((p) => ({ plugin: loadPlugin(p), options: p.options })));
   } catch (e) {
     send({ t: 'failed', error: (e as Error)?.message ?? String(e) });

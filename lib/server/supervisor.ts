@@ -130,7 +130,7 @@ export class Supervisor {
   }
 
   private fork(generation: number, index: number, args: ServeArgs, workers: number): ReactorHandle {
-    const spec: ReactorSpec = { index, generation, args, workers };
+    const spec: ReactorSpec = { index, generation, args, workers, reactors: resolveOptions(args.options).reactors };
     const w = cluster.fork({ [REACTOR_ENV]: JSON.stringify(spec) });
     const h = new ReactorHandle(generation, index, w);
     this.live.set(w.id, h);
@@ -179,25 +179,30 @@ export class Supervisor {
       this.restarts++;
       this.log.error({ reactor: h.index, generation: h.generation, pid: h.pid, code, signal }, 'reactor died; replacing it');
       void this.replace(i);
+    } else if (was === 'retiring' && code !== 0) {
+      this.log.warn({ reactor: h.index, generation: h.generation, pid: h.pid, code, signal }, 'retiring reactor died');
     }
   }
 
   /** A current reactor died: start another in its place (at once, then with back-off if it keeps dying). */
   private async replace(i: number): Promise<void> {
+    const generation = this.current[i].generation;
     const now = Date.now();
     const recent = (this.deaths.get(i) ?? []).filter((t) => now - t < 30_000);
     recent.push(now);
     this.deaths.set(i, recent);
     const backoff = recent.length <= 1 ? 0 : Math.min(5000, 250 * 2 ** (recent.length - 2));
     if (backoff > 0) await new Promise((r) => setTimeout(r, backoff));
-    if (this.stopping) return;
+    // A reload may have replaced the whole generation meanwhile: then there is nothing to replace.
+    if (this.stopping || this.current[i]?.generation !== generation) return;
     const o = this.currentOptions;
-    const h = this.fork(this.generation, i, this.args, workerShare(o.workers, o.reactors, i));
+    const h = this.fork(generation, i, this.args, workerShare(o.workers, o.reactors, i));
     this.current[i] = h;
     try {
       await h.expect('loaded', LOAD_MS);
       await this.listenOne(h, this.ports!);
       this.log.info({ reactor: i, pid: h.pid, ms: Date.now() - now }, 'reactor replaced');
+      if (!this.current.includes(h)) this.retireHandles([h]); // a reload finished while it started
     } catch (e) {
       this.log.error({ reactor: i, err: (e as Error).message }, 'replacement reactor failed to start; retrying');
       this.stopHandle(h);
@@ -205,6 +210,22 @@ export class Supervisor {
         this.restarts++;
         void this.replace(i);
       }
+    }
+  }
+
+  /** Every listener of `old` closed first, then goaway and drain (FACTS.md: no reconnect lands on a closing listener). */
+  private async retireHandles(old: ReactorHandle[]): Promise<void> {
+    await Promise.all(
+      old.map((h) => {
+        const p = h.expect('stopped-accepting', 2000).catch(() => undefined);
+        h.send({ t: 'stop-accepting' });
+        return p;
+      }),
+    );
+    for (const h of old) {
+      if (h.state === 'dead') continue;
+      h.state = 'retiring';
+      h.send({ t: 'retire' });
     }
   }
 
@@ -232,12 +253,7 @@ export class Supervisor {
       this.current = next;
       this.args = args;
       this.currentOptions = o;
-      // Every old listener is closed before any goaway, so no client reconnects into a closing listener (FACTS.md).
-      await Promise.all(old.map((h) => { const p = h.expect('stopped-accepting', 2000).catch(() => undefined); h.send({ t: 'stop-accepting' }); return p; }));
-      for (const h of old) {
-        h.state = 'retiring';
-        h.send({ t: 'retire' });
-      }
+      await this.retireHandles(old);
       this.reloads.ok++;
       this.log.info({ generation: this.generation, reactors: next.length, ms: Math.round(performance.now() - t0), retiring: old.length }, 'reload complete');
     } catch (e) {
