@@ -3,6 +3,7 @@
  * Small and rare (start-up, reload, shutdown, metrics scrapes): never on the request path.
  */
 import type { ServeArgs } from '../cli/args';
+import type { PeerInfo } from './peers';
 
 /** What a reactor process is started with (env RINGLOOP_REACTOR, JSON). */
 export interface ReactorSpec {
@@ -14,6 +15,8 @@ export interface ReactorSpec {
   workers: number;
   /** Reactors in its generation. */
   reactors: number;
+  /** Directory for the reactors' unix sockets (one per server). */
+  peerDir: string;
 }
 
 export type ToReactor =
@@ -28,7 +31,9 @@ export type ToReactor =
   /** The supervisor wants this reactor's own Prometheus text. */
   | { t: 'snapshot'; id: number }
   /** The server's totals, answering this reactor's gather. */
-  | { t: 'metrics'; id: number; text: string | null };
+  | { t: 'metrics'; id: number; text: string | null }
+  /** Every live reactor (for direct links between reactors, e.g. the pub/sub relay). */
+  | { t: 'peers'; peers: PeerInfo[] };
 
 export type FromReactor =
   | { t: 'loaded' }
