@@ -3,7 +3,6 @@
  * Small and rare (start-up, reload, shutdown, metrics scrapes): never on the request path.
  */
 import type { ServeArgs } from '../cli/args';
-import type { PeerInfo } from './peers';
 
 /** What a reactor process is started with (env RINGLOOP_REACTOR, JSON). */
 export interface ReactorSpec {
@@ -15,8 +14,6 @@ export interface ReactorSpec {
   workers: number;
   /** Reactors in its generation. */
   reactors: number;
-  /** Directory for the reactors' unix sockets (one per server). */
-  peerDir: string;
 }
 
 export type ToReactor =
@@ -31,9 +28,7 @@ export type ToReactor =
   /** The supervisor wants this reactor's own Prometheus text. */
   | { t: 'snapshot'; id: number }
   /** The server's totals, answering this reactor's gather. */
-  | { t: 'metrics'; id: number; text: string | null }
-  /** Every live reactor (for direct links between reactors, e.g. the pub/sub relay). */
-  | { t: 'peers'; peers: PeerInfo[] };
+  | { t: 'metrics'; id: number; text: string | null };
 
 export type FromReactor =
   | { t: 'loaded' }

@@ -9,8 +9,6 @@ import pino from 'pino';
 import { createReactor, type Reactor } from './reactor';
 import { loadPlugin } from '../plugins/loader';
 import { REACTOR_ENV, type FromReactor, type ReactorSpec, type ToReactor } from './ipc';
-import { PeerDirectory } from './peers';
-import path from 'node:path';
 
 function send(m: FromReactor): void {
   if (process.connected) process.send!(m);
@@ -32,15 +30,7 @@ export async function runReactorProcess(): Promise<void> {
     // Limits on the whole server are shared out like --workers; per-address ones apply per reactor.
     const maxConnections = args.options.maxConnections ?? 0;
     const reactors = spec.reactors;
-    const id = `g${spec.generation}r${spec.index}p${process.pid}`;
-    reactor = createReactor({
-      ...args.options,
-      workers: spec.workers,
-      maxConnections: maxConnections > 0 ? Math.ceil(maxConnections / reactors) : 0,
-      logger: log,
-      sharedPort: true,
-      peers: new PeerDirectory({ id, path: path.join(spec.peerDir, `${id}.sock`) }),
-    });
+    reactor = createReactor({ ...args.options, workers: spec.workers, maxConnections: maxConnections > 0 ? Math.ceil(maxConnections / reactors) : 0, logger: log, sharedPort: true });
     await reactor.registerAll(args.plugins.map((p) => ({ plugin: loadPlugin(p), options: p.options })));
   } catch (e) {
     send({ t: 'failed', error: (e as Error)?.message ?? String(e) });
@@ -106,9 +96,6 @@ export async function runReactorProcess(): Promise<void> {
         break;
       case 'metrics':
         gathers.get(m.id)?.(m.text);
-        break;
-      case 'peers':
-        r.peers?.update(m.peers);
         break;
     }
   });

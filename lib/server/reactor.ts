@@ -23,7 +23,6 @@ import { orderPlugins } from '../plugins/order';
 import { runAuthenticator, type Authenticator } from '../auth/authenticator';
 import { tokenFileAuthenticator } from '../auth/token-file';
 import { WorkerPool, type PoolOptions, type PoolPluginRef } from '../pool/pool';
-import type { PeerDirectory } from './peers';
 
 export type { ListenInfo } from '../reactor/reactor';
 
@@ -38,8 +37,6 @@ export interface CreateReactorOptions extends ReactorCoreOptions {
   pool?: ReactorPoolOptions;
   /** Share the ports with other reactor processes (SO_REUSEPORT); default: hold them alone. */
   sharedPort?: boolean;
-  /** The sibling reactor processes of `ringloop serve` (none when embedded alone). */
-  peers?: PeerDirectory;
 }
 
 export class Reactor extends ReactorCore implements TransportHost, PluginHost {
@@ -56,16 +53,13 @@ export class Reactor extends ReactorCore implements TransportHost, PluginHost {
   private workerPool: WorkerPool | null = null;
   /** Join the ports' SO_REUSEPORT group instead of holding them alone (reactor processes of `ringloop serve`). */
   private readonly sharedPort: boolean;
-  /** The sibling reactor processes of this server, or null for a reactor on its own (embedded). */
-  readonly peers: PeerDirectory | null;
   /** Where /metrics gets the whole server's figures when this reactor is one of several (set by the reactor process). */
   gatherMetrics: (() => Promise<string>) | null = null;
 
   constructor(opts: CreateReactorOptions = {}) {
-    const { pool, sharedPort, peers, ...rest } = opts;
+    const { pool, sharedPort, ...rest } = opts;
     super(rest);
     this.sharedPort = sharedPort ?? false;
-    this.peers = peers ?? null;
     this.poolTuning = { ...pool };
     this.onStop(async (msLeft) => {
       if (this.workerPool !== null) await this.workerPool.close(msLeft);

@@ -17,9 +17,7 @@
  * (native-notes/reactors.md).
  */
 import cluster, { type Worker } from 'node:cluster';
-import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError } from '../errors';
@@ -28,7 +26,6 @@ import { resolveOptions, type ReactorOptions } from '../reactor/options';
 import { MetricsText } from '../metrics/merge';
 import { ReactorHandle } from './handle';
 import { REACTOR_ENV, type FromReactor, type ReactorSpec } from './ipc';
-import type { PeerInfo } from './peers';
 
 /** How long a reactor may take to load its plugins and start its pool. */
 const LOAD_MS = 30_000;
@@ -75,8 +72,6 @@ export class Supervisor {
   private readonly snapshots = new Map<number, (text: string | null) => void>();
   /** Recent deaths per reactor index, for the restart back-off. */
   private readonly deaths = new Map<number, number[]>();
-  /** The reactors' unix sockets (removed at exit). */
-  private readonly peerDir = mkdtempSync(path.join(tmpdir(), 'ringloop-'));
 
   constructor(
     /** The `serve` arguments as given: a reload parses them again (the --config file as it is now). */
@@ -131,12 +126,11 @@ export class Supervisor {
     h.send({ t: 'listen', port: p.port, tcpPort: p.tcpPort });
     const m = await ready;
     h.state = 'listening';
-    this.announcePeers();
     return m;
   }
 
   private fork(generation: number, index: number, args: ServeArgs, workers: number): ReactorHandle {
-    const spec: ReactorSpec = { index, generation, args, workers, reactors: resolveOptions(args.options).reactors, peerDir: this.peerDir };
+    const spec: ReactorSpec = { index, generation, args, workers, reactors: resolveOptions(args.options).reactors };
     const w = cluster.fork({ [REACTOR_ENV]: JSON.stringify(spec) });
     const h = new ReactorHandle(generation, index, w);
     this.live.set(w.id, h);
@@ -175,7 +169,6 @@ export class Supervisor {
     this.live.delete(w.id);
     const was = h.state;
     h.exited(code, signal);
-    this.announcePeers();
     if (h.lastCounters !== null) this.retired.merge(h.lastCounters);
     if (this.stopping) {
       if (this.live.size === 0) this.finishShutdown();
@@ -287,7 +280,6 @@ export class Supervisor {
     const hard = setTimeout(() => {
       this.log.error({ reactors: this.live.size }, 'shutdown: drain deadline overrun, killing reactors');
       for (const h of this.live.values()) h.worker.process.kill('SIGKILL');
-      rmSync(this.peerDir, { recursive: true, force: true });
       process.exit(0);
     }, this.currentOptions.drainTimeout * 1000 + 500);
     hard.unref();
@@ -300,18 +292,7 @@ export class Supervisor {
 
   private finishShutdown(): void {
     this.log.info('shutdown: all reactors closed');
-    rmSync(this.peerDir, { recursive: true, force: true });
     process.exit(0);
-  }
-
-  /** Tells every live reactor which reactors serve clients now (listening or retiring, any generation). */
-  private announcePeers(): void {
-    const serving = [...this.live.values()].filter((h) => h.state === 'listening' || h.state === 'retiring');
-    const peers: PeerInfo[] = serving.map((h) => {
-      const id = `g${h.generation}r${h.index}p${h.pid}`;
-      return { id, path: path.join(this.peerDir, `${id}.sock`) };
-    });
-    for (const h of this.live.values()) if (h.state !== 'dead') h.send({ t: 'peers', peers });
   }
 
   /** The whole server's Prometheus text: every live reactor's, summed, plus what reactors gone before counted. */
