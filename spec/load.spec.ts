@@ -244,7 +244,8 @@ describe('ringloop load', function () {
       url: 'ws://x:1', transport: 'ws', connections: 8, pipeline: 32, batch: 1, method: 'echo', payloadBytes: 32, payloadType: 'str',
       warmupS: 0, durationS: 1, requests: 1000, responses: 1000, results: 1000, errors: {}, requestsPerSecond: 1000, framesPerSecond: 1000,
       latencyMs: { p50: 1, p90: 1, p99: 1, p999: 1, max: 1, min: 1, mean: 1, count: 1000 }, mismatches: 0, unexpected: 0, late: 0,
-      unanswered: 0, droppedConnections: 0, closes: {}, protocolErrors: 0, mode: 'closed', threads: 1, openLoop: null,
+      unanswered: 0, droppedConnections: 0, closes: {}, protocolErrors: 0,
+      reconnect: false, goaways: 0, reconnects: 0, reconnectFailures: 0, resends: 0, mode: 'closed', threads: 1, openLoop: null,
       client: { cpuCores: 0.3, eventLoopUtilization: [0.3], saturated: false, notes: [] },
       total: { requests: 1000, responses: 1000, results: 1000, errors: {} }, call: 'echo',
     };

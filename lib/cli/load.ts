@@ -39,6 +39,11 @@ Load:
                       latency counts from each request's due time (default: closed loop, each
                       frame resent as soon as it is answered)
   --threads N         spread the connections over N worker threads (default 1)
+  --reconnect         survive restarts: on ringloop.goaway move new requests to a new connection
+                      and let the old one finish; resend requests answered SHUTTING_DOWN or left
+                      unanswered by a close (they were not run), reconnecting after a close with
+                      a backoff (0, 25 ms doubling to 1 s). Reports reconnects and resends; a
+                      resent request counts once, its latency from its first send
 
 Call:
   --method M          method to call (default echo)
@@ -75,6 +80,7 @@ const OPTIONS = {
   warmup: { type: 'string' },
   rate: { type: 'string' },
   threads: { type: 'string' },
+  reconnect: { type: 'boolean' },
   method: { type: 'string' },
   payload: { type: 'string' },
   'payload-type': { type: 'string' },
@@ -230,6 +236,7 @@ export function parseLoadArgs(argv: string[]): LoadArgs {
     ca: typeof v.ca === 'string' ? readCa(v.ca) : undefined,
     rate,
     threads,
+    reconnect: !!v.reconnect,
   };
   return out;
 }

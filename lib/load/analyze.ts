@@ -61,7 +61,10 @@ export function analyzeRun(r: LoadReport): void {
     );
   }
   if (r.droppedConnections > 0) {
-    notes.push(`${r.droppedConnections} of ${r.connections} connections were closed by the server or failed (closes: ${JSON.stringify(r.closes)})`);
+    notes.push(
+      `${r.droppedConnections} ${r.reconnect ? '' : `of ${r.connections} `}connections were closed by the server or failed (closes: ${JSON.stringify(r.closes)})` +
+        (r.reconnect ? `; ${r.reconnects} replacements opened` : ''),
+    );
   }
   if (r.unanswered > 0) notes.push(`${r.unanswered} requests were still unanswered when the connections closed`);
   if (r.protocolErrors > 0) notes.push(`${r.protocolErrors} protocol violations by the server (bad frames or invalid MessagePack)`);

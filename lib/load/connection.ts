@@ -14,6 +14,13 @@
  * has come (or comes within `LEAD_MS`) while a slot is free. A frame's latency
  * counts from its due time when it left late (coordinated omission corrected),
  * from its real send time when it left early.
+ *
+ * With `--reconnect` (`link` set), several connections in turn serve one
+ * lane (reconnect.ts): they share its slot state, each request being
+ * outstanding on at most one of them (`outstanding[msgid]` holds that
+ * connection's tag), and this class tells the lane about goaway, about
+ * `SHUTTING_DOWN` answers and about requests a closed connection left
+ * unanswered, which the lane sends again elsewhere.
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
@@ -78,6 +85,35 @@ export interface ConnectionConfig {
   rawEcho: boolean;
   /** Open loop: one frame every `intervalMs`, the first `firstDueMs` after start. Null: closed loop. */
   openLoop?: { intervalMs: number; firstDueMs: number } | null;
+  /** `--reconnect`: the lane this connection serves. */
+  link?: LaneLink | null;
+}
+
+/** Slot state of a lane, shared by the connections that serve it in turn. */
+export interface SharedSlots {
+  /** Tag of the connection on which that msgid is unanswered; 0 when none. */
+  readonly outstanding: Uint8Array;
+  /** Requests of the slot not answered yet, wherever they are. */
+  readonly slotRemaining: Int32Array;
+  /** When the slot was (first) sent: a request sent again keeps its slot's time. */
+  readonly slotSentAt: Float64Array;
+}
+
+/** What a connection tells the lane it serves (`--reconnect`). */
+export interface LaneLink {
+  readonly slots: SharedSlots;
+  /** This connection's tag in `slots.outstanding` (1..255). */
+  readonly tag: number;
+  /** `ringloop.goaway` arrived on `c` (`reason` from its map; `SHUTTING_DOWN` when an answer said so first). */
+  goaway(c: LoadConnection, reason: string): void;
+  /** The request `msgid` was not run on `c` (a `SHUTTING_DOWN` answer, or `c` closed first): send it again. */
+  resend(msgid: number): void;
+  /** Every request of `slot` was answered on `c`, which takes no new requests: the lane sends the slot elsewhere. */
+  slotFree(slot: number): void;
+  /** `c`, draining after goaway, has nothing left in flight. */
+  idle(c: LoadConnection): void;
+  /** `c` closed, was reset, or broke the protocol (its unanswered requests were handed to `resend` first). */
+  ended(c: LoadConnection): void;
 }
 
 /** Error from connecting or from the handshake. */
@@ -93,6 +129,11 @@ export class LoadConnection {
   private readonly isWs: boolean;
   private readonly expected: Buffer | null;
   private readonly rawEcho: boolean;
+  private readonly link: LaneLink | null;
+  /** Marks this connection's requests in `outstanding` (always 1 without a lane). */
+  private readonly tag: number;
+  /** After goaway: no new requests here; closed once nothing is in flight. */
+  private draining = false;
 
   private socket: net.Socket | null = null;
   private state = ST_CONNECTING;
@@ -101,7 +142,7 @@ export class LoadConnection {
   /** Set after a close frame or a protocol error: whatever follows is ignored. */
   private discard = false;
 
-  /** 1 while the request with that msgid is unanswered. */
+  /** `tag` while the request with that msgid is unanswered here. */
   private readonly outstanding: Uint8Array;
   private readonly slotRemaining: Int32Array;
   private readonly slotSentAt: Float64Array;
@@ -113,10 +154,10 @@ export class LoadConnection {
   private readonly freeSlots: Int32Array;
   private freeCount = 0;
   /** Due time of the next frame (performance.now() ms). */
-  private nextDue = Infinity;
+  nextDue = Infinity;
   /** Last time a frame was due and no slot was free. */
   private lastBlockedAt = -Infinity;
-  /** Unanswered requests. */
+  /** Unanswered requests sent on this connection. */
   inflight = 0;
 
   /** Bytes carried over between reads (partial frame header, partial frame, partial TCP message). */
@@ -146,9 +187,12 @@ export class LoadConnection {
     this.isWs = cfg.target.transport === 'ws' || cfg.target.transport === 'wss';
     this.expected = cfg.rawEcho ? null : cfg.expectedResult;
     this.rawEcho = cfg.rawEcho;
-    this.outstanding = new Uint8Array(this.totalIds);
-    this.slotRemaining = new Int32Array(this.pipeline);
-    this.slotSentAt = new Float64Array(this.pipeline);
+    this.link = cfg.link ?? null;
+    this.tag = this.link?.tag ?? 1;
+    const shared = this.link?.slots;
+    this.outstanding = shared?.outstanding ?? new Uint8Array(this.totalIds);
+    this.slotRemaining = shared?.slotRemaining ?? new Int32Array(this.pipeline);
+    this.slotSentAt = shared?.slotSentAt ?? new Float64Array(this.pipeline);
     this.resendSlots = new Int32Array(this.pipeline);
     this.openLoop = cfg.openLoop != null;
     this.intervalMs = cfg.openLoop?.intervalMs ?? 0;
@@ -157,6 +201,15 @@ export class LoadConnection {
 
   get isOpen(): boolean {
     return this.state === ST_OPEN;
+  }
+
+  /** Unanswered requests that may still be answered. */
+  get awaiting(): boolean {
+    return this.state === ST_OPEN && this.inflight > 0;
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
   }
 
   /** Connects (and for WebSocket completes the handshake). */
@@ -305,6 +358,78 @@ export class LoadConnection {
     this.running = false;
   }
 
+  // ------------------------------------------------ lane (--reconnect) only
+
+  /** Takes no new requests from now on (goaway); the lane closes it once idle. */
+  drain(): void {
+    this.running = false;
+    this.draining = true;
+    this.releaseFreeSlots();
+  }
+
+  /** Open loop: free slots belong to the lane once this connection takes no new requests. */
+  private releaseFreeSlots(): void {
+    while (this.freeCount > 0) this.link!.slotFree(this.freeSlots[--this.freeCount]!);
+  }
+
+  /**
+   * Starts a replacement: sends the lane's free slots (closed loop) or adds
+   * them to the free list and keeps the old schedule (open loop, `nextDue`),
+   * then keeps going like `start`.
+   */
+  resume(slots: Int32Array, count: number, running: boolean, nextDue: number): void {
+    if (this.state !== ST_OPEN) return;
+    this.running = running;
+    const socket = this.socket!;
+    socket.cork();
+    if (this.openLoop) {
+      for (let i = 0; i < count; i++) this.freeSlots[this.freeCount++] = slots[i]!;
+      this.nextDue = nextDue;
+      if (running) this.pump(performance.now());
+    } else if (running) {
+      const t = performance.now();
+      for (let i = 0; i < count; i++) {
+        const s = slots[i]!;
+        this.sendSlot(s);
+        this.slotSentAt[s] = t;
+      }
+    }
+    socket.uncork();
+  }
+
+  /** Takes a slot whose requests were all answered elsewhere: sends it now (closed loop) or frees it for the schedule (open loop). */
+  takeSlot(slot: number): void {
+    if (this.openLoop) {
+      this.freeSlots[this.freeCount++] = slot;
+    } else {
+      this.sendSlot(slot);
+      this.slotSentAt[slot] = performance.now();
+    }
+  }
+
+  /** Sends one request again (`frame` carries msgid alone); it keeps its slot's send time. */
+  resendRequest(msgid: number, frame: Buffer): void {
+    this.outstanding[msgid] = this.tag;
+    this.inflight++;
+    this.stats.resends++;
+    this.socket!.write(frame);
+  }
+
+  /** Hands every request still unanswered here to the lane. */
+  private releaseOutstanding(): void {
+    const link = this.link!;
+    const out = this.outstanding;
+    const tag = this.tag;
+    for (let m = 0; m < this.totalIds && this.inflight > 0; m++) {
+      if (out[m] === tag) {
+        out[m] = 0;
+        this.inflight--;
+        link.resend(m);
+      }
+    }
+    this.inflight = 0;
+  }
+
   /** Closes (a WebSocket close frame 1000 first) and waits for the socket to close, at most `timeoutMs`. */
   close(timeoutMs: number): Promise<void> {
     this.running = false;
@@ -336,12 +461,18 @@ export class LoadConnection {
     this.running = false;
     this.stats.countClose(reason);
     if (this.stats.phase !== PHASE_DRAIN) this.stats.droppedConnections++;
+    if (this.link !== null) {
+      this.releaseOutstanding();
+      this.releaseFreeSlots();
+      this.link.ended(this);
+    }
   }
 
   private sendSlot(s: number): void {
     const b = this.batch;
     const base = s * b;
-    for (let i = 0; i < b; i++) this.outstanding[base + i] = 1;
+    const tag = this.tag;
+    for (let i = 0; i < b; i++) this.outstanding[base + i] = tag;
     this.slotRemaining[s] = b;
     this.inflight += b;
     this.stats.requests += b;
@@ -416,6 +547,7 @@ export class LoadConnection {
       this.resendCount = 0;
     }
     socket.uncork();
+    if (this.draining && this.inflight === 0 && this.state === ST_OPEN) this.link!.idle(this);
   }
 
   /** Walks WebSocket frames in buf[pos..end); returns where the first incomplete frame starts, or -1 after a fatal error. */
@@ -562,12 +694,18 @@ export class LoadConnection {
         if (p === INCOMPLETE) break;
         if (p === INVALID) return this.protocolError('invalid MessagePack');
         pos = p;
-        if (msgid >= this.totalIds || this.outstanding[msgid] === 0) {
+        if (msgid >= this.totalIds || this.outstanding[msgid] !== this.tag) {
           stats.unexpected++;
           continue;
         }
         this.outstanding[msgid] = 0;
         this.inflight--;
+        if (errorCode === SHUTTING_DOWN && this.link !== null) {
+          // Not run: the lane moves on (as after goaway) and sends it again; neither an answer nor an error.
+          this.link.goaway(this, SHUTTING_DOWN);
+          this.link.resend(msgid);
+          continue;
+        }
         const slot = (msgid / this.batch) | 0;
         if (!measuring) {
           stats.countLate(errorCode);
@@ -590,7 +728,9 @@ export class LoadConnection {
         }
         if (--this.slotRemaining[slot] === 0) {
           this.flushRun();
-          if (this.openLoop) {
+          if (this.draining) {
+            this.link!.slotFree(slot);
+          } else if (this.openLoop) {
             this.freeSlots[this.freeCount++] = slot;
           } else if (this.running) {
             this.sendSlot(slot);
@@ -601,8 +741,16 @@ export class LoadConnection {
         const q = skipValue(buf, pos, end);
         if (q === INCOMPLETE) break;
         if (q === INVALID) return this.protocolError('invalid MessagePack');
-        stats.unexpected++;
         pos = q;
+        if (this.link !== null && buf[msgStart] === 0x93 && buf[msgStart + 1] === 0x02) {
+          const reason = goawayReason(buf, msgStart, q);
+          if (reason !== null) {
+            this.stats.goaways++;
+            this.link.goaway(this, reason);
+            continue;
+          }
+        }
+        stats.unexpected++;
       }
     }
     if (pos < end && !stream) return this.protocolError('WebSocket message ends inside a MessagePack value');
@@ -617,6 +765,22 @@ export class LoadConnection {
     this.runCount = 0;
     this.runSlot = -1;
   }
+}
+
+const SHUTTING_DOWN = 'SHUTTING_DOWN';
+
+/** The `reason` of `[2, "ringloop.goaway", [{reason}]]` in buf[start..end) (`?` without one), or null for any other notification. */
+function goawayReason(buf: Buffer, start: number, end: number): string | null {
+  let msg: unknown;
+  try {
+    msg = errorUnpackr.unpack(buf.subarray(start, end));
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(msg) || msg[1] !== 'ringloop.goaway') return null;
+  const arg: unknown = Array.isArray(msg[2]) ? msg[2][0] : undefined;
+  const reason = arg !== null && typeof arg === 'object' ? (arg as { reason?: unknown }).reason : undefined;
+  return typeof reason === 'string' ? reason : '?';
 }
 
 function decodeErrorCode(buf: Buffer, start: number, end: number): string {

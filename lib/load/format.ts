@@ -44,6 +44,13 @@ export function formatReport(r: LoadReport, what?: string): string {
   row('latency ms', cols.map((c) => c.padStart(w)).join(''));
   row('', vals.map((v) => v.padStart(w)).join(''));
   row('errors', codes(r.errors));
+  if (r.reconnect) {
+    row(
+      'reconnect',
+      `${int(r.goaways)} goaway, ${int(r.reconnects)} reconnects (${int(r.reconnectFailures)} attempts failed), ` +
+        `${int(r.resends)} requests resent (not run the first time; counted once, latency from the first send)`,
+    );
+  }
   if (r.openLoop) {
     const o = r.openLoop;
     row(

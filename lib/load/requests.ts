@@ -19,6 +19,8 @@ export interface FrameSet {
   firstParamBytes: Buffer | null;
   /** Encoded size of one request. */
   requestBytes: number;
+  /** A frame (or TCP bytes) holding request `msgid` alone, as in its slot: to send it again (`--reconnect`). */
+  single(msgid: number): Buffer;
 }
 
 export function makePayload(bytes: number, type: 'str' | 'bin'): string | Buffer {
@@ -55,5 +57,9 @@ export function buildFrameSet(
     const body = Buffer.concat(parts);
     frames.push(websocket ? encodeClientFrame(OP_BINARY, body) : body);
   }
-  return { frames, firstParamBytes, requestBytes };
+  const single = (msgid: number): Buffer => {
+    const body = Buffer.from(packr.pack([0, msgid, method, params]));
+    return websocket ? encodeClientFrame(OP_BINARY, body) : body;
+  };
+  return { frames, firstParamBytes, requestBytes, single };
 }

@@ -6,7 +6,8 @@
 import { performance } from 'node:perf_hooks';
 import type { Histogram } from 'hdr-histogram-js';
 import { analyzeRun } from './analyze';
-import { LoadConnection } from './connection';
+import { LoadConnection, type ConnectionConfig } from './connection';
+import { ReconnectingLane } from './reconnect';
 import { buildFrameSet, makePayload } from './requests';
 import { LoadStats, PHASE_DRAIN, PHASE_MEASURE, PHASE_WARMUP } from './stats';
 import { parseTarget } from './target';
@@ -27,6 +28,7 @@ export interface Resolved {
   progressIntervalMs: number;
   rate: number | null;
   threads: number;
+  reconnect: boolean;
 }
 
 function positiveInt(name: string, v: number | undefined, dflt: number, min = 1): number {
@@ -59,6 +61,7 @@ export function resolveOptions(o: LoadOptions): Resolved {
     progressIntervalMs: positiveInt('progressIntervalMs', o.progressIntervalMs, 1000),
     rate: o.rate === undefined ? null : nonNegative('rate', o.rate, 0),
     threads: positiveInt('threads', o.threads, 1),
+    reconnect: o.reconnect === true,
   };
   if (r.durationS === 0) throw new Error('durationS must be > 0');
   if (r.rate === 0) throw new Error('rate must be > 0');
@@ -116,24 +119,23 @@ export async function runInThread(options: LoadOptions, hooks: ThreadHooks = {})
   const websocket = target.transport === 'ws' || target.transport === 'wss';
   const set = buildFrameSet(o.pipeline, o.batch, o.method, params, websocket);
   const stats = new LoadStats();
-  const conns: LoadConnection[] = [];
+  const conns: Array<LoadConnection | ReconnectingLane> = [];
   // Open loop: every connection of the run gets the same share of the rate; their first frames are spread over one interval.
   const intervalMs = shard.totalRate !== null ? (o.batch * 1000 * shard.total) / shard.totalRate : 0;
   for (let i = 0; i < o.connections; i++) {
-    conns.push(
-      new LoadConnection({
-        target,
-        frames: set.frames,
-        batch: o.batch,
-        stats,
-        expectedResult: options.verify ? set.firstParamBytes : null,
-        headers: options.headers,
-        insecure: options.insecure ?? false,
-        ca: options.ca,
-        rawEcho: options.rawEcho ?? false,
-        openLoop: shard.totalRate !== null ? { intervalMs, firstDueMs: ((shard.first + i) / shard.total) * intervalMs } : null,
-      }),
-    );
+    const cfg: ConnectionConfig = {
+      target,
+      frames: set.frames,
+      batch: o.batch,
+      stats,
+      expectedResult: options.verify ? set.firstParamBytes : null,
+      headers: options.headers,
+      insecure: options.insecure ?? false,
+      ca: options.ca,
+      rawEcho: options.rawEcho ?? false,
+      openLoop: shard.totalRate !== null ? { intervalMs, firstDueMs: ((shard.first + i) / shard.total) * intervalMs } : null,
+    };
+    conns.push(o.reconnect ? new ReconnectingLane(cfg, set.single) : new LoadConnection(cfg));
   }
 
   // Connect, `connectConcurrency` at a time.
@@ -236,7 +238,7 @@ export async function runInThread(options: LoadOptions, hooks: ThreadHooks = {})
 
   // Drain what is still in flight, then close.
   const drainUntil = performance.now() + o.drainTimeoutMs;
-  while (performance.now() < drainUntil && conns.some((c) => c.isOpen && c.inflight > 0)) await sleep(5);
+  while (performance.now() < drainUntil && conns.some((c) => c.awaiting)) await sleep(5);
   const unanswered = conns.reduce((n, c) => n + c.inflight, 0);
   await Promise.all(conns.map((c) => c.close(1000)));
 
@@ -268,6 +270,11 @@ export async function runInThread(options: LoadOptions, hooks: ThreadHooks = {})
     droppedConnections: stats.droppedConnections,
     closes: Object.fromEntries(stats.closes),
     protocolErrors: stats.protocolErrors,
+    reconnect: o.reconnect,
+    goaways: stats.goaways,
+    reconnects: stats.reconnects,
+    reconnectFailures: stats.reconnectFailures,
+    resends: stats.resends,
     mode: o.rate !== null ? 'open' : 'closed',
     threads: 1,
     openLoop:

@@ -62,6 +62,15 @@ export class LoadStats {
   protocolErrors = 0;
   droppedConnections = 0;
   readonly closes = new Map<string, number>();
+  // --reconnect, whole run:
+  /** `ringloop.goaway` notifications received. */
+  goaways = 0;
+  /** Replacement connections opened (after goaway, `SHUTTING_DOWN` or a close). */
+  reconnects = 0;
+  /** Replacement connection attempts that failed (each is retried after a backoff). */
+  reconnectFailures = 0;
+  /** Requests sent again (answered `SHUTTING_DOWN`, or left unanswered by a closed connection). */
+  resends = 0;
   /** Warm-up counts, kept when the window opens (for the whole-run totals). */
   private warmRequests = 0;
   private warmResponses = 0;

@@ -188,6 +188,10 @@ export async function runThreaded(options: LoadOptions): Promise<LoadReport> {
     droppedConnections: sum((r) => r.droppedConnections),
     closes: merged((r) => r.closes),
     protocolErrors: sum((r) => r.protocolErrors),
+    goaways: sum((r) => r.goaways),
+    reconnects: sum((r) => r.reconnects),
+    reconnectFailures: sum((r) => r.reconnectFailures),
+    resends: sum((r) => r.resends),
     threads: reports.length,
     openLoop:
       o.rate !== null && ol.every((x) => x !== null)

@@ -86,6 +86,16 @@ export interface LoadOptions {
   rate?: number;
   /** Spread the connections over this many worker threads and merge their histograms (default 1: this thread). */
   threads?: number;
+  /**
+   * Survive restarts and shutdowns without failed requests (CONTRACT.md, "Hot
+   * restart"): on `ringloop.goaway` open a replacement connection for new
+   * requests and let the old one finish; send again every request answered
+   * `SHUTTING_DOWN` or left unanswered by a close, on a new connection opened
+   * after a short backoff. Counted in `reconnects` and `resends`, not as
+   * errors. Default false: goaway is an unexpected message, `SHUTTING_DOWN`
+   * an error, a closed connection stays closed.
+   */
+  reconnect?: boolean;
   /** Aborting ends the current phase at once (warm-up or measured window); the report covers the time measured so far. */
   signal?: AbortSignal;
 }
@@ -157,6 +167,21 @@ export interface LoadReport {
   closes: Record<string, number>;
   /** Protocol violations by the server (bad frames, invalid MessagePack) (whole run). */
   protocolErrors: number;
+  /** Whether the run used `reconnect`; the four counts below stay 0 without it. */
+  reconnect: boolean;
+  /** `ringloop.goaway` notifications received (whole run). */
+  goaways: number;
+  /** Replacement connections opened after a goaway, a `SHUTTING_DOWN` answer or a close (whole run). */
+  reconnects: number;
+  /** Replacement connection attempts that failed and were retried after a backoff (whole run). */
+  reconnectFailures: number;
+  /**
+   * Requests sent again because they were not run (answered `SHUTTING_DOWN`,
+   * or unanswered when their connection closed) (whole run). A request sent
+   * again counts once in `requests` and `responses`, and its latency counts
+   * from its first send.
+   */
+  resends: number;
   /** `closed`: each frame is sent again as soon as it is answered; `open`: frames go out on a schedule (`rate`). */
   mode: 'closed' | 'open';
   /** Worker threads the connections ran on (1: the calling thread). */
