@@ -11,8 +11,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { LoadReport } from '../lib/load';
-import { BIN, ROOT, delay, httpGet, startCli, type CliServer } from './helpers/client';
+import { ROOT, delay, httpGet, startCli, type CliServer } from './helpers/client';
+import { startLoad } from './helpers/load-process';
 import { restartablePorts } from './helpers/ports';
 
 const EXAMPLE = path.join(ROOT, 'examples', 'haproxy', 'haproxy.cfg');
@@ -77,22 +77,6 @@ async function until(what: string, ms: number, test: () => Promise<boolean>): Pr
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await delay(50);
   }
-}
-
-/** `ringloop load … --json` as a process; SIGINT ends its window early and it still reports. */
-function startLoad(args: string[]): { proc: ChildProcess; report: Promise<LoadReport> } {
-  const proc = spawn(process.execPath, [BIN, 'load', ...args, '--json', '--quiet'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const report = new Promise<LoadReport>((resolve, reject) =>
-    proc.on('exit', (code) => {
-      if (code !== 0) reject(new Error(`ringloop load exited ${code}: ${err}`));
-      else resolve(JSON.parse(out) as LoadReport);
-    }),
-  );
-  return { proc, report };
 }
 
 describe('behind HAProxy (examples/haproxy/haproxy.cfg)', function () {
@@ -176,8 +160,8 @@ describe('behind HAProxy (examples/haproxy/haproxy.cfg)', function () {
       await until('the load to run on the restarted r1', 5000, async () => (await connected(0)) >= 6);
       await delay(500);
     } finally {
-      ws.proc.kill('SIGINT');
-      tcp.proc.kill('SIGINT');
+      ws.stop();
+      tcp.stop();
     }
     for (const [what, run] of [['ws', ws], ['tcp', tcp]] as const) {
       const r = await run.report;

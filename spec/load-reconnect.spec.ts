@@ -9,6 +9,7 @@
 import { expect } from 'chai';
 import { runLoad, type LoadOptions, type LoadReport } from '../lib/load';
 import { delay, httpGet, runCli, startCli } from './helpers/client';
+import { startLoad } from './helpers/load-process';
 import { restartablePorts } from './helpers/ports';
 import { ScriptedServer, type Request, type ScriptedConn } from './helpers/scripted-server';
 
@@ -179,10 +180,68 @@ describe('ringloop load --reconnect', function () {
         expect(r.total.responses).to.equal(r.total.requests);
         expect(r.results).to.be.greaterThan(1000);
         expect(r.reconnects, r.url).to.be.at.least(2);
+        // Shutdown: goaway first, so each connection moved before its 1001.
+        expect(r.goaways, r.url).to.be.at.least(2);
       }
     } finally {
       second.proc.kill('SIGTERM');
       await second.exited;
     }
+  });
+
+  it('through two hot restarts (SIGHUP, --reactors 2), ws:// and tcp://: zero errors, nothing resent', async () => {
+    const [port, tcpPort] = (await restartablePorts(2)) as [number, number];
+    const srv = await startCli(['serve', '--port', String(port), '--tcp-port', String(tcpPort), '--reactors', '2', '--workers', '1']);
+    const common = ['--reconnect', '--connections', '2', '--pipeline', '8', '--duration', '60'];
+    const runs = [startLoad(['--url', `ws://127.0.0.1:${port}`, ...common]), startLoad(['--url', `tcp://127.0.0.1:${tcpPort}`, ...common])];
+    try {
+      const until = Date.now() + 8000;
+      while ((await openConnections(port)) < 4 && Date.now() < until) await delay(50);
+      for (const n of [1, 2]) {
+        await delay(300);
+        srv.proc.kill('SIGHUP');
+        while (srv.logs.filter((l) => l.msg === 'reload complete').length < n && Date.now() < until + 5000) await delay(20);
+      }
+      expect(srv.logs.filter((l) => l.msg === 'reload complete')).to.have.length(2);
+      await delay(300);
+    } finally {
+      for (const run of runs) run.stop();
+    }
+    try {
+      for (const run of runs) {
+        const r = await run.report;
+        expect(r.total.errors, r.url).to.deep.equal({});
+        expect(r.unanswered).to.equal(0);
+        expect(r.total.responses).to.equal(r.total.requests);
+        expect(r.results).to.be.greaterThan(1000);
+        // Each connection was told to go twice and moved; the old generation answered all it had.
+        expect(r.goaways, r.url).to.be.at.least(4);
+        expect(r.reconnects, r.url).to.be.at.least(4);
+        expect(r.resends, r.url).to.equal(0);
+        expect(r.closes, r.url).to.deep.equal({});
+      }
+    } finally {
+      srv.proc.kill('SIGTERM');
+      await srv.exited;
+    }
+  });
+
+  it('open loop (--rate): the schedule carries over to the new connection after goaway', async () => {
+    let sent = false;
+    const s = new ScriptedServer((c, r) => {
+      c.answer(r);
+      if (c.index === 0 && c.received === 300 && !sent) {
+        sent = true;
+        c.goaway('restart');
+      }
+    });
+    srv = s;
+    await s.listen(0);
+    const r = await load(s.url, { reconnect: true, rate: 2000, durationS: 1, batch: 1 });
+    expect(s.conns).to.have.length(2);
+    expect(s.conns[1]!.ran).to.be.greaterThan(500);
+    expect(r).to.include({ goaways: 1, reconnects: 1, resends: 0 });
+    expect(r.openLoop!.sendRate).to.be.within(1800, 2200);
+    expectNothingLost(r, s);
   });
 });
