@@ -82,6 +82,27 @@ describe('ringloop load --reconnect', function () {
       expectNothingLost(r, s);
     });
 
+    it('a replacement told to go as soon as it opens is closed and replaced in turn', async () => {
+      const s = new ScriptedServer(
+        (c, r) => {
+          c.answer(r);
+          if (c.index === 0 && c.received === 200) c.goaway('restart');
+        },
+        (c) => {
+          if (c.index === 1) c.goaway('restart');
+        },
+      );
+      srv = s;
+      await s.listen(0);
+      const r = await load(s.url, { reconnect: true });
+      expect(s.conns.length).to.be.at.least(3);
+      expect(s.conns[1]!.closedBy).to.equal('client');
+      expect(s.conns[2]!.ran).to.be.greaterThan(500);
+      expect(r.goaways).to.equal(2);
+      expect(r.reconnects + r.reconnectFailures).to.be.at.least(2);
+      expectNothingLost(r, s);
+    });
+
     it('without --reconnect: goaway is an unexpected message and the connection stays', async () => {
       const s = goawayServer();
       srv = s;

@@ -134,6 +134,8 @@ export class LoadConnection {
   private readonly tag: number;
   /** After goaway: no new requests here; closed once nothing is in flight. */
   private draining = false;
+  /** `ringloop.goaway` arrived (possibly before the lane made this connection its current one). */
+  goneAway = false;
 
   private socket: net.Socket | null = null;
   private state = ST_CONNECTING;
@@ -702,6 +704,7 @@ export class LoadConnection {
         this.inflight--;
         if (errorCode === SHUTTING_DOWN && this.link !== null) {
           // Not run: the lane moves on (as after goaway) and sends it again; neither an answer nor an error.
+          this.goneAway = true;
           this.link.goaway(this, SHUTTING_DOWN);
           this.link.resend(msgid);
           continue;
@@ -746,6 +749,7 @@ export class LoadConnection {
           const reason = goawayReason(buf, msgStart, q);
           if (reason !== null) {
             this.stats.goaways++;
+            this.goneAway = true;
             this.link.goaway(this, reason);
             continue;
           }

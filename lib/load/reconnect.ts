@@ -22,6 +22,7 @@
  * its msgid and its slot's first send time: its latency counts from the first
  * send, and it counts once in `requests` and `responses`.
  */
+import { performance } from 'node:perf_hooks';
 import { LoadConnection, type ConnectionConfig, type LaneLink, type SharedSlots } from './connection';
 import type { LoadStats } from './stats';
 
@@ -96,7 +97,13 @@ export class ReconnectingLane {
 
   start(): void {
     this.running = true;
-    this.current?.start();
+    if (this.current !== null && this.current.isOpen) {
+      this.current.start();
+      return;
+    }
+    // Told to go (or closed) between connecting and starting: every slot waits for the replacement.
+    for (let s = 0; s < this.waiting.length; s++) this.waiting[this.waitingCount++] = s;
+    this.nextDue = performance.now() + (this.base.openLoop?.firstDueMs ?? 0);
   }
 
   tick(now: number): void {
@@ -212,8 +219,9 @@ export class ReconnectingLane {
         await c.close(200);
         break;
       }
-      if (!c.isOpen) {
-        // Closed as soon as it opened (nothing was sent on it yet).
+      if (!c.isOpen || c.goneAway) {
+        // Closed, or told to go, as soon as it opened (e.g. by a generation on its way out): nothing was sent on it yet.
+        if (c.isOpen) void c.close(1000);
         failures++;
         this.stats.reconnectFailures++;
         continue;

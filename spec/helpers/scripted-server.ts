@@ -91,10 +91,14 @@ export class ScriptedServer {
   private http: http.Server | null = null;
   port = 0;
 
-  constructor(private readonly script: Script) {
+  constructor(
+    private readonly script: Script,
+    onConnect?: (conn: ScriptedConn) => void,
+  ) {
     this.wss.on('connection', (ws: WebSocket) => {
       const conn = new ScriptedConn(this.conns.length, ws);
       this.conns.push(conn);
+      onConnect?.(conn);
       ws.on('message', (data: Buffer) => {
         for (const m of decodeAny(data)) {
           const [type, msgid, method, params] = m as [number, number, string, unknown[]];
