@@ -170,7 +170,8 @@ describe('ringloop load --reconnect', function () {
       expect(r.reconnects).to.equal(1);
       expect(r.reconnectFailures).to.be.at.least(2);
       expect(r.droppedConnections).to.equal(1);
-      expect(Object.keys(r.closes)).to.deep.equal([how === '1001' ? '1001' : 'eof-without-close-frame']);
+      expect(Object.keys(r.closes)).to.have.length(1);
+      expect(Object.keys(r.closes)[0]).to.match(how === '1001' ? /^1001$/ : /^(eof-without-close-frame|error:ECONNRESET)$/);
       expect(s.conns[1]!.ran).to.be.greaterThan(500);
       expectNothingLost(r, s);
     });

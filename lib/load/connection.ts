@@ -210,10 +210,6 @@ export class LoadConnection {
     return this.state === ST_OPEN && this.inflight > 0;
   }
 
-  get isDraining(): boolean {
-    return this.draining;
-  }
-
   /** Connects (and for WebSocket completes the handshake). */
   connect(timeoutMs: number): Promise<void> {
     const { target } = this.cfg;
