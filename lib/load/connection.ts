@@ -458,7 +458,8 @@ export class LoadConnection {
     this.endReason = reason;
     this.running = false;
     this.stats.countClose(reason);
-    if (this.stats.phase !== PHASE_DRAIN) this.stats.droppedConnections++;
+    // After goaway, a close with nothing in flight is the expected end, not a dropped connection.
+    if (this.stats.phase !== PHASE_DRAIN && !(this.draining && this.inflight === 0)) this.stats.droppedConnections++;
     if (this.link !== null) {
       this.releaseOutstanding();
       this.releaseFreeSlots();

@@ -161,7 +161,7 @@ export interface LoadReport {
   late: number;
   /** Requests still unanswered when the connections were closed (whole run). */
   unanswered: number;
-  /** Connections closed by the server or failed before the end (whole run). */
+  /** Connections closed by the server or failed before the end (whole run), except those closed after goaway with nothing in flight. */
   droppedConnections: number;
   /** Close codes received from the server (whole run; `tcp-eof` / `error:<code>` for others). */
   closes: Record<string, number>;
