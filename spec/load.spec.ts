@@ -222,7 +222,7 @@ describe('ringloop load', function () {
   it('--help lists every option', async () => {
     const r = await runCli(['load', '--help']);
     expect(r.code).to.equal(0);
-    for (const o of ['--url', '--connections', '--pipeline', '--batch', '--duration', '--method', '--payload', '--json', '--rate', '--threads', '--rounds', '--sleep-ms']) {
+    for (const o of ['--url', '--connections', '--pipeline', '--batch', '--duration', '--method', '--payload', '--json', '--rate', '--threads', '--rounds', '--sleep-ms', '--reconnect']) {
       expect(r.stdout).to.contain(`  ${o} `);
     }
   });
@@ -234,6 +234,8 @@ describe('ringloop load', function () {
     expect(p(['--method', 'echo', '--payload', '3', '--payload-type', 'bin']).options).to.include({ payloadBytes: 3, payloadType: 'bin', params: undefined });
     expect(p(['--rate', '1500.5', '--threads', '2']).options).to.include({ rate: 1500.5, threads: 2, connections: 8, pipeline: 32, batch: 1, durationS: 5 });
     expect(p(['--header', 'Authorization: Bearer abc']).options.headers).to.deep.equal({ Authorization: 'Bearer abc' });
+    expect(p(['--reconnect']).options.reconnect).to.equal(true);
+    expect(p([]).options.reconnect).to.equal(false);
     expect(() => p(['--header', 'no colon'])).to.throw(ConfigError, '--header must look like "Name: value"');
     expect(() => p(['--params', '[1]', '--payload', '3'])).to.throw(ConfigError, '--params replaces --payload');
     expect(() => p(['--method', 'sleep', '--sleep-ms', '70000'])).to.throw(ConfigError, '--sleep-ms must be an integer 0..60000');
