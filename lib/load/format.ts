@@ -14,7 +14,8 @@ export function formatProgress(p: LoadProgress, totalS: number): string {
   const phase = p.phase === 'warmup' ? 'warm-up' : 'measure';
   return (
     `[${phase} ${p.elapsedS.toFixed(1)}/${totalS.toFixed(1)} s] ${int(p.intervalRate)} req/s, ` +
-    `${int(p.responses)} responses, ${int(p.errors)} errors, ${p.openConnections} connections open`
+    `${int(p.responses)} responses, ${int(p.errors)} errors, ${p.openConnections} connections open` +
+    (p.reconnects > 0 || p.resends > 0 ? `, ${int(p.reconnects)} reconnects, ${int(p.resends)} resent` : '')
   );
 }
 

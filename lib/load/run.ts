@@ -193,6 +193,8 @@ export async function runInThread(options: LoadOptions, hooks: ThreadHooks = {})
           intervalRate: ((stats.responses - lastResponses) * 1000) / Math.max(1, t - lastT),
           errors: stats.responses - stats.results,
           openConnections: conns.reduce((n, c) => n + (c.isOpen ? 1 : 0), 0),
+          reconnects: stats.reconnects,
+          resends: stats.resends,
         };
         lastResponses = stats.responses;
         lastT = t;

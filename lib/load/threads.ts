@@ -146,6 +146,8 @@ export async function runThreaded(options: LoadOptions): Promise<LoadReport> {
             intervalRate,
             errors: ps.reduce((n, p) => n + (p.phase === ph ? p.errors : 0), 0),
             openConnections: ps.reduce((n, p) => n + p.openConnections, 0),
+            reconnects: ps.reduce((n, p) => n + p.reconnects, 0),
+            resends: ps.reduce((n, p) => n + p.resends, 0),
           });
           lastSum = sum;
           lastT = t;

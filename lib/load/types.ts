@@ -112,6 +112,9 @@ export interface LoadProgress {
   /** Error responses in the phase so far. */
   errors: number;
   openConnections: number;
+  /** `reconnect`: replacement connections opened and requests sent again so far (whole run). */
+  reconnects: number;
+  resends: number;
 }
 
 /** Latency percentiles of one request, frame sent to response received, in milliseconds. */
