@@ -55,6 +55,8 @@ export class ReconnectingLane {
   private retryTimer: NodeJS.Timeout | null = null;
   private wakeRetry: (() => void) | null = null;
   private lastTag = 0;
+  /** Each connection's tag in `slots.outstanding`. */
+  private readonly tags = new WeakMap<LoadConnection, number>();
 
   constructor(base: Omit<ConnectionConfig, 'link'>, single: (msgid: number) => Buffer) {
     this.base = base;
@@ -146,7 +148,6 @@ export class ReconnectingLane {
     return c;
   }
 
-  private readonly tags = new WeakMap<LoadConnection, number>();
   private tagOf(c: LoadConnection): number {
     return this.tags.get(c) ?? 0;
   }
