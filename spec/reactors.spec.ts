@@ -17,7 +17,8 @@ async function metrics(port: number): Promise<string> {
 async function waitFor(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
-    if (await check()) return;
+    // A scrape may land on the reactor that is dying (its accept queue): that one fails, the next goes elsewhere.
+    if (await check().catch(() => false)) return;
     await delay(25);
   }
   throw new Error(`timed out waiting for ${what}`);
