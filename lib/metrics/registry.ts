@@ -79,7 +79,16 @@ export class Gauge implements Metric {
   render(out: string[]): void {
     out.push(`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} gauge`);
     for (const { labels, child, read } of this.children.values()) {
-      out.push(`${this.name}${fmtLabels(labels)} ${fmtNum(read ? read() : child.value)}`);
+      let v = child.value;
+      if (read) {
+        // A value that cannot be read now (e.g. RSS at the file-descriptor limit: EMFILE) is left out, never fatal.
+        try {
+          v = read();
+        } catch {
+          continue;
+        }
+      }
+      out.push(`${this.name}${fmtLabels(labels)} ${fmtNum(v)}`);
     }
   }
 }

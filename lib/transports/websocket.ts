@@ -2,12 +2,14 @@
  * WebSocket + HTTP on uWebSockets.js. Everything native-layer specific lives
  * here; see native-notes/ for the behaviours this file works around.
  */
-import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, WebSocket } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t, WebSocket } from 'uWebSockets.js';
 import { BaseConnection } from '../reactor/connection';
 import { CloseCode } from '../errors';
 import { loadUws, type Uws } from './uws-native';
 import { lingerMs, type Transport, type TransportHost } from './transport';
 import { bearerToken, runAuthenticator, type AuthDecision, type AuthRequest } from '../auth/authenticator';
+import { framingProblem, guardHttp, refuse, respond, type Fault } from './http-guard';
+import { checkControlBacklog } from './ws-guard';
 
 interface WsData {
   remote: string;
@@ -163,6 +165,23 @@ export class WebSocketTransport implements Transport {
     sync = false;
   }
 
+  /** An exception escaped a handler: log it; it must never reach uWS, which would end the process. */
+  private readonly fault: Fault = (where, err) => {
+    this.host.log.error({ err, where }, 'handler threw; the process keeps serving');
+  };
+
+  /** A WebSocket callback threw: log it and close that connection (1011); the others carry on. */
+  private wsFault(where: string, ws: WebSocket<WsData>, err: unknown): void {
+    this.fault(where, err);
+    try {
+      const conn = ws.getUserData().conn;
+      if (conn !== null && conn.open) conn.close(CloseCode.INTERNAL_ERROR, 'internal error');
+      else if (conn === null || conn.alive) ws.end(CloseCode.INTERNAL_ERROR, 'internal error');
+    } catch {
+      /* the socket is already gone */
+    }
+  }
+
   private routes(): void {
     const host = this.host;
     const o = host.options;
@@ -175,92 +194,148 @@ export class WebSocketTransport implements Transport {
       // Idle timeout and keep-alive pings are the reactor's: any duration, same rule for TCP.
       idleTimeout: 0,
       sendPingsAutomatically: false,
-      upgrade: (res, req, context) => {
+      upgrade: guardHttp('upgrade', this.fault, (res, req, context: us_socket_context_t) => {
+        // Ambiguous framing would let bytes after this request be read as something else.
+        const bad = framingProblem(req);
+        if (bad !== null) return refuse(res, '400 Bad Request', bad);
         // HttpRequest is only valid synchronously: copy what we need now (FACTS.md).
         const key = req.getHeader('sec-websocket-key');
         const protocol = req.getHeader('sec-websocket-protocol');
         const extensions = req.getHeader('sec-websocket-extensions');
         const remote = remoteOf(res);
-        const refuse = (): boolean => {
+        const refuseBusy = (): boolean => {
           const why = host.draining ? 'shutting down' : host.admit(remote);
           if (why !== null) res.writeStatus('503 Service Unavailable').end(why);
           return why !== null;
         };
-        if (refuse()) return;
+        if (refuseBusy()) return;
         this.authorize(res, req, remote, (identity) => {
           // An async authenticator may finish after shutdown began or limits filled up.
-          if (host.authenticator !== null && refuse()) return;
+          if (host.authenticator !== null && refuseBusy()) return;
           res.upgrade<WsData>({ remote, identity, conn: null }, key, protocol, extensions, context);
         });
-      },
+      }),
       open: (ws) => {
-        const data = ws.getUserData();
-        this.alive++;
-        const conn = new WsConnection(host, ws, data.remote, lingerMs(host));
-        conn.identity = data.identity;
-        data.conn = conn;
-        host.connectionOpened(conn);
+        try {
+          const data = ws.getUserData();
+          this.alive++;
+          const conn = new WsConnection(host, ws, data.remote, lingerMs(host));
+          conn.identity = data.identity;
+          data.conn = conn;
+          host.connectionOpened(conn);
+        } catch (err) {
+          this.wsFault('open', ws, err);
+        }
       },
       message: (ws, message, isBinary) => {
-        const conn = ws.getUserData().conn;
-        if (conn === null || !conn.open) return;
-        if (!isBinary) {
-          conn.close(CloseCode.UNSUPPORTED_DATA, 'text messages are not accepted: send binary MessagePack');
-          return;
+        try {
+          const conn = ws.getUserData().conn;
+          if (conn === null || !conn.open) return;
+          if (!isBinary) {
+            conn.close(CloseCode.UNSUPPORTED_DATA, 'text messages are not accepted: send binary MessagePack');
+            return;
+          }
+          // A Buffer view, no copy: the codec copies what outlives this callback (FACTS.md).
+          host.frame(conn, Buffer.from(message));
+        } catch (err) {
+          this.wsFault('message', ws, err);
         }
-        // A Buffer view, no copy: the codec copies what outlives this callback (FACTS.md).
-        host.frame(conn, Buffer.from(message));
       },
       pong: (ws) => {
-        const conn = ws.getUserData().conn;
-        if (conn !== null) host.touched(conn);
+        try {
+          const conn = ws.getUserData().conn;
+          if (conn !== null) host.touched(conn);
+        } catch (err) {
+          this.wsFault('pong', ws, err);
+        }
       },
       drain: (ws) => {
-        const conn = ws.getUserData().conn;
-        if (conn !== null && !conn.drained()) host.writable(conn);
+        try {
+          const conn = ws.getUserData().conn;
+          if (conn !== null && !conn.drained()) host.writable(conn);
+        } catch (err) {
+          this.wsFault('drain', ws, err);
+        }
       },
-      // A client's own pings are traffic too.
+      // A client's own pings are traffic too; uWS has already queued the pong, which counts against --max-backpressure.
       ping: (ws) => {
-        const conn = ws.getUserData().conn;
-        if (conn !== null) host.touched(conn);
+        try {
+          const conn = ws.getUserData().conn;
+          if (conn === null) return;
+          host.touched(conn);
+          checkControlBacklog(conn, ws, o.maxBackpressure);
+        } catch (err) {
+          this.wsFault('ping', ws, err);
+        }
       },
       close: (ws, code, message) => {
-        const data = ws.getUserData();
-        const conn = data.conn;
-        if (conn === null) return;
-        this.alive--;
-        data.conn = null;
-        conn.alive = false;
-        host.connectionClosed(conn, code, Buffer.from(message).toString());
-        host.released(conn);
+        try {
+          const data = ws.getUserData();
+          const conn = data.conn;
+          if (conn === null) return;
+          this.alive--;
+          data.conn = null;
+          conn.alive = false;
+          host.connectionClosed(conn, code, Buffer.from(message).toString());
+          host.released(conn);
+        } catch (err) {
+          this.fault('close', err);
+        }
       },
     });
     // A WebSocket may be opened on any path, /metrics and /healthz included: yield upgrades to the ws route.
     const isUpgrade = (req: HttpRequest): boolean => req.getHeader('upgrade') !== '';
-    this.app.get('/healthz', (res, req) => {
-      if (isUpgrade(req)) return void req.setYield(true);
-      if (host.draining) res.writeStatus('503 Service Unavailable').end('draining');
-      else res.writeStatus('200 OK').end('ok');
-    });
-    this.app.get('/metrics', (res, req) => {
-      if (isUpgrade(req)) return void req.setYield(true);
-      // With auth on, /metrics needs the same credentials as a WebSocket (/healthz stays open for probes).
-      this.authorize(res, req, remoteOf(res), () => {
-        const text = host.renderMetrics();
-        const send = (t: string): void => void res.writeStatus('200 OK').writeHeader('Content-Type', 'text/plain; version=0.0.4; charset=utf-8').end(t);
-        if (typeof text === 'string') return send(text);
-        // Several reactors: the server's totals come from the supervisor, after this callback returns.
-        let aborted = false;
-        res.onAborted(() => (aborted = true));
-        void text.then(
-          (t) => aborted || res.cork(() => send(t)),
-          () => aborted || res.cork(() => void res.writeStatus('503 Service Unavailable').end('metrics unavailable')),
-        );
-      });
-    });
-    this.app.any('/*', (res: HttpResponse) => {
-      res.writeStatus('404 Not Found').end('not found');
-    });
+    /** Refuses ambiguous framing; true when the request was answered. */
+    const refused = (res: HttpResponse, req: HttpRequest): boolean => {
+      const bad = framingProblem(req);
+      if (bad !== null) refuse(res, '400 Bad Request', bad);
+      return bad !== null;
+    };
+    this.app.get(
+      '/healthz',
+      guardHttp('/healthz', this.fault, (res, req) => {
+        if (isUpgrade(req)) return void req.setYield(true);
+        if (refused(res, req)) return;
+        if (host.draining) respond(res, '503 Service Unavailable', null, 'draining');
+        else respond(res, '200 OK', null, 'ok');
+      }),
+    );
+    this.app.get(
+      '/metrics',
+      guardHttp('/metrics', this.fault, (res, req) => {
+        if (isUpgrade(req)) return void req.setYield(true);
+        if (refused(res, req)) return;
+        // With auth on, /metrics needs the same credentials as a WebSocket (/healthz stays open for probes).
+        this.authorize(res, req, remoteOf(res), () => {
+          const text = host.renderMetrics();
+          const send = (t: string): void => respond(res, '200 OK', 'text/plain; version=0.0.4; charset=utf-8', t);
+          if (typeof text === 'string') return send(text);
+          // Several reactors: the server's totals come from the supervisor, after this callback returns.
+          let aborted = false;
+          res.onAborted(() => (aborted = true));
+          // A promise continuation: a throw here would be an unhandled rejection, which ends the process.
+          const later = (fn: () => void): void => {
+            if (aborted) return;
+            try {
+              res.cork(fn);
+            } catch (err) {
+              this.fault('/metrics', err);
+            }
+          };
+          void text.then(
+            (t) => later(() => send(t)),
+            () => later(() => respond(res, '503 Service Unavailable', null, 'metrics unavailable')),
+          );
+        });
+      }),
+    );
+    this.app.any(
+      '/*',
+      guardHttp('http', this.fault, (res, req) => {
+        if (refused(res, req)) return;
+        respond(res, '404 Not Found', null, 'not found');
+      }),
+    );
   }
 
   /**
