@@ -23,6 +23,7 @@ export const CloseCode = {
   UNSUPPORTED_DATA: 1003, // text frame
   INVALID_PAYLOAD: 1007, // not MessagePack, truncated, extension types, 0xc1, too deep
   POLICY_VIOLATION: 1008, // client stopped reading past --max-backpressure
+  MESSAGE_TOO_BIG: 1009, // a WebSocket message over --max-payload (up to twice it; beyond, uWS resets: 1006)
   INTERNAL_ERROR: 1011, // a handler threw where no error answer is possible
   IDLE_TIMEOUT: 1000,
 } as const;

@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import net from 'node:net';
-import { RpcClient, type CliServer } from './helpers/client';
+import { httpGet, RpcClient, startReactor, type CliServer } from './helpers/client';
 import { delay, fdCount, metric, RawConn, rssOf, startServe, stop } from './helpers/raw';
 
 const MiB = 1024 * 1024;
@@ -146,5 +146,27 @@ describe('HTTP hardening', () => {
         c.destroy();
       }
     });
+  });
+
+  it('an exception thrown inside an HTTP handler is answered 500 and closed; the process serves on', async () => {
+    const srv = await startReactor();
+    try {
+      const reactor = srv.reactor as unknown as { renderMetrics(): string };
+      const real = reactor.renderMetrics.bind(reactor);
+      reactor.renderMetrics = () => {
+        throw new Error('injected fault');
+      };
+      const c = await RawConn.open(srv.port);
+      c.sock.write('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n');
+      expect(await c.closedWithin(3000)).to.equal(true);
+      expect(c.text()).to.match(/^HTTP\/1\.1 500 Internal Server Error\r\n/);
+      reactor.renderMetrics = real;
+      expect((await httpGet(srv.port, '/metrics')).status).to.equal(200);
+      const rpc = await RpcClient.connect(srv.url);
+      expect((await rpc.call('add', [1, 1])).result).to.equal(2);
+      rpc.close();
+    } finally {
+      await srv.close();
+    }
   });
 });

@@ -9,7 +9,7 @@ import { loadUws, type Uws } from './uws-native';
 import { lingerMs, type Transport, type TransportHost } from './transport';
 import { bearerToken, runAuthenticator, type AuthDecision, type AuthRequest } from '../auth/authenticator';
 import { framingProblem, guardHttp, refuse, respond, type Fault } from './http-guard';
-import { checkControlBacklog } from './ws-guard';
+import { checkControlBacklog, nativePayloadLimit } from './ws-guard';
 
 interface WsData {
   remote: string;
@@ -153,13 +153,18 @@ export class WebSocketTransport implements Transport {
     res.onAborted(() => (aborted = true));
     const finish = (d: AuthDecision): void => {
       if (aborted) return;
-      const respond = (): void => {
+      const reply = (): void => {
         if (d.ok) return accept(d.identity);
         this.host.authFailed('ws', remote, d.reason);
         res.writeStatus(d.status === 403 ? '403 Forbidden' : '401 Unauthorized').writeHeader('WWW-Authenticate', 'Bearer').end(d.reason);
       };
-      if (sync) respond();
-      else res.cork(respond);
+      if (sync) return reply(); // inside the uWS callback: its guard catches
+      // A promise continuation: a throw here would be an unhandled rejection, which ends the process.
+      try {
+        res.cork(reply);
+      } catch (err) {
+        this.fault('authorize', err);
+      }
     };
     runAuthenticator(auth, areq, finish);
     sync = false;
@@ -187,7 +192,9 @@ export class WebSocketTransport implements Transport {
     const o = host.options;
     this.app.ws<WsData>('/*', {
       compression: this.uws.DISABLED,
-      maxPayloadLength: o.maxPayload,
+      // uWS resets an oversized message without a close frame (native-notes/hardening-http.md): give it
+      // headroom so ringloop sees messages up to twice the bound and closes them with 1009 itself.
+      maxPayloadLength: nativePayloadLimit(o.maxPayload),
       // ringloop enforces its own (lower-than-native) bound so the 1008 close frame is never dropped (FACTS.md trap).
       maxBackpressure: 0,
       closeOnBackpressureLimit: 0,
@@ -233,6 +240,11 @@ export class WebSocketTransport implements Transport {
           if (conn === null || !conn.open) return;
           if (!isBinary) {
             conn.close(CloseCode.UNSUPPORTED_DATA, 'text messages are not accepted: send binary MessagePack');
+            return;
+          }
+          if (message.byteLength > o.maxPayload) {
+            host.metrics.protocolErrors.labels({ code: String(CloseCode.MESSAGE_TOO_BIG) }).inc();
+            conn.close(CloseCode.MESSAGE_TOO_BIG, `message of ${message.byteLength} bytes is over --max-payload (${o.maxPayload})`);
             return;
           }
           // A Buffer view, no copy: the codec copies what outlives this callback (FACTS.md).

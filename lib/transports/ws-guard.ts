@@ -22,3 +22,13 @@ export function checkControlBacklog<T>(conn: BaseConnection, ws: WebSocket<T>, m
   if (conn.open) conn.close(CloseCode.POLICY_VIOLATION, 'client not reading: backpressure limit exceeded');
   else if (buffered > LINGER_FACTOR * maxBackpressure) ws.close();
 }
+
+/**
+ * uWS's own message limit. uWS resets a connection over it without a close
+ * frame (the client sees 1006), so it sits at twice --max-payload: messages
+ * in between reach ringloop, which closes with 1009. uWS keeps at most this
+ * much of a message being assembled per connection.
+ */
+export function nativePayloadLimit(maxPayload: number): number {
+  return Math.min(2 * maxPayload, 0x7fffffff);
+}
