@@ -6,12 +6,15 @@
 import { expect } from 'chai';
 import net from 'node:net';
 import { httpGet, RpcClient, startReactor, type CliServer } from './helpers/client';
-import { delay, fdCount, metric, RawConn, rssOf, startServe, stop } from './helpers/raw';
+import { delay, fdCount, metric, RawConn, reactorPid, rssOf, running, startServe, stop } from './helpers/raw';
 
 const MiB = 1024 * 1024;
 
 async function healthy(srv: CliServer): Promise<void> {
   expect(srv.proc.exitCode, 'server exited').to.equal(null);
+  // The same reactor process: not one that died and was replaced.
+  expect(running(reactorPid(srv)), 'reactor process gone').to.equal(true);
+  expect(srv.logs.filter((l) => l.msg === 'reactor listening'), 'a reactor was replaced').to.have.length(1);
   const r = await fetch(`http://127.0.0.1:${srv.port}/healthz`);
   expect(r.status).to.equal(200);
   const c = await RpcClient.connect(srv.url);
@@ -23,7 +26,7 @@ describe('HTTP hardening', () => {
   it('a /metrics scrape at the file-descriptor limit answers without the unreadable metric and the server lives on', async function () {
     this.timeout(30000);
     const srv = await startServe([], 64);
-    const pid = srv.proc.pid!;
+    const pid = reactorPid(srv);
     const fillers: net.Socket[] = [];
     try {
       // The scraper's keep-alive connection is open before the descriptors run out.
@@ -44,10 +47,12 @@ describe('HTTP hardening', () => {
       expect(await scraper.until((c) => /ringloop_connections\{/.test(c.text()), 5000), scraper.text().slice(0, 200)).to.equal(true);
       const body = scraper.text();
       expect(body).to.match(/^HTTP\/1\.1 200 OK/);
-      // RSS cannot be read without a descriptor: left out, the rest is there.
-      expect(body).not.to.match(/^process_resident_memory_bytes /m);
+      // The reactor cannot read its RSS without a descriptor: its sample is left out, so the
+      // server's total is about the supervisor's alone; the rest is there.
+      const total = metric(body, 'process_resident_memory_bytes') ?? 0;
+      expect(total, 'the reactor RSS was read: the limit was not reached').to.be.below(rssOf(srv.proc.pid!) + rssOf(pid) / 2);
       expect(body).to.match(/^ringloop_rpc_requests_total/m);
-      expect(srv.proc.exitCode).to.equal(null);
+      expect(running(pid), 'the reactor died').to.equal(true);
       for (const s of fillers) s.destroy();
       fillers.length = 0;
       await delay(300);
@@ -61,92 +66,36 @@ describe('HTTP hardening', () => {
     }
   });
 
-  it('100,000 pipelined GET /metrics whose answers are never read: connection closed, memory bounded', async function () {
-    this.timeout(40000);
-    const srv = await startServe([]);
-    try {
-      // Some metrics first, so each answer is a few KiB.
-      await healthy(srv);
-      const rss0 = rssOf(srv.proc.pid!);
-      const c = await RawConn.open(srv.port);
-      c.sock.pause(); // never read
-      const one = Buffer.from('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n');
-      const batch = Buffer.concat(Array.from({ length: 1000 }, () => one));
-      for (let i = 0; i < 100; i++) {
-        if (c.closed) break;
-        c.sock.write(batch);
-        if (i % 10 === 9) await delay(10);
-      }
-      expect(await c.closedWithin(15000), 'the server closes the connection').to.equal(true);
-      const grew = rssOf(srv.proc.pid!) - rss0;
-      // Unbounded, this is over 1 GB; bounded, the kernel holds the unsent answers.
-      expect(grew, `server RSS grew by ${grew} bytes`).to.be.below(64 * MiB);
-      await healthy(srv);
-    } finally {
-      await stop(srv);
-    }
-  });
-
-  describe('ambiguous request framing (smuggling)', () => {
-    let srv: CliServer;
-    before(async () => {
-      srv = await startServe([]);
-    });
-    after(() => stop(srv));
-
-    const smuggled = 'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n';
-    for (const [title, head] of [
-      ['Content-Length 0 then 50', 'Content-Length: 0\r\nContent-Length: 50\r\n'],
-      ['the same Content-Length twice', 'Content-Length: 0\r\nContent-Length: 0\r\n'],
-      ['a Content-Length that is not a number', 'Content-Length: +0\r\n'],
-    ] as const) {
-      it(`${title}: 400 and a close; the request behind it is never answered`, async () => {
+  for (const [target, n] of [
+    ['/healthz', 1_000_000],
+    ['/metrics', 100_000],
+  ] as const) {
+    it(`${n.toLocaleString('en')} pipelined GET ${target} whose answers are never read: connection closed, memory bounded`, async function () {
+      this.timeout(40000);
+      const srv = await startServe([]);
+      try {
+        await healthy(srv); // some metrics first, so a /metrics answer is a few KiB
+        const pid = reactorPid(srv);
+        const rss0 = rssOf(pid);
         const c = await RawConn.open(srv.port);
-        c.sock.write(`POST /healthz HTTP/1.1\r\nHost: x\r\n${head}\r\n${smuggled}`);
-        expect(await c.closedWithin(3000), 'closed').to.equal(true);
-        const text = c.text();
-        expect(text).to.match(/^HTTP\/1\.1 400 Bad Request\r\n/);
-        expect(text).to.match(/\r\nConnection: close\r\n/i);
-        expect(text.match(/HTTP\/1\.1 /g)).to.have.length(1);
-        expect(text).not.to.include('ringloop_');
+        c.sock.pause(); // never read
+        const one = Buffer.from(`GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`);
+        const batch = Buffer.concat(Array.from({ length: 1000 }, () => one));
+        let peak = 0;
+        for (let i = 0; i < n / 1000 && !c.closed; i++) {
+          if (!c.sock.write(batch)) await Promise.race([new Promise((r) => c.sock.once('drain', r)), c.done, delay(1000)]);
+          if (i % 50 === 0) peak = Math.max(peak, rssOf(pid) - rss0);
+        }
+        expect(await c.closedWithin(15000), 'the server closes the connection').to.equal(true);
+        peak = Math.max(peak, rssOf(pid) - rss0);
+        // Unbounded, 1M /healthz answers held ~60 MB here (native-notes/hardening-http.md); bounded, ~3 MB.
+        expect(peak, `server RSS grew by ${peak} bytes`).to.be.below(32 * MiB);
         await healthy(srv);
-      });
-    }
-
-    it('Content-Length with Transfer-Encoding: closed unanswered (uWS refuses it before any handler)', async () => {
-      const c = await RawConn.open(srv.port);
-      c.sock.write(`POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${smuggled}`);
-      expect(await c.closedWithin(3000)).to.equal(true);
-      expect(c.text()).not.to.include('200 OK');
-      await healthy(srv);
-    });
-
-    it('a WebSocket upgrade with a repeated Content-Length is refused with 400, never upgraded', async () => {
-      const c = await RawConn.open(srv.port);
-      const key = 'dGhlIHNhbXBsZSBub25jZQ==';
-      c.sock.write(`GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\nContent-Length: 9\r\n\r\n`);
-      expect(await c.closedWithin(3000)).to.equal(true);
-      expect(c.text()).to.match(/^HTTP\/1\.1 400 Bad Request\r\n/);
-      await healthy(srv);
-    });
-
-    it('malformed requests (49 headers, obs-fold, bare LF) hold only their own socket; others are served meanwhile', async () => {
-      const many = 'GET / HTTP/1.1\r\nHost: x\r\n' + Array.from({ length: 48 }, (_, i) => `X-H${i}: v\r\n`).join('') + '\r\n';
-      const bad = [many, 'GET / HTTP/1.1\r\nHost: x\r\nX-A: b\r\n c\r\n\r\n', 'GET / HTTP/1.1\nHost: x\n\n'];
-      const conns = await Promise.all(bad.map(async (b) => {
-        const c = await RawConn.open(srv.port);
-        c.sock.write(b);
-        return c;
-      }));
-      await delay(200);
-      await healthy(srv);
-      // uWS answers none of them (native-notes/hardening-http.md: held until its HTTP timeout, then EOF).
-      for (const c of conns) {
-        expect(c.text()).to.equal('');
-        c.destroy();
+      } finally {
+        await stop(srv);
       }
     });
-  });
+  }
 
   it('an exception thrown inside an HTTP handler is answered 500 and closed; the process serves on', async () => {
     const srv = await startReactor();

@@ -6,12 +6,15 @@
 import { expect } from 'chai';
 import { encodeRequest } from '../lib/protocol/codec';
 import { RpcClient, startReactor, type CliServer } from './helpers/client';
-import { clientFrame, closeCode, delay, metric, RawConn, rssOf, serverFrames, startServe, stop, upgradeRequest } from './helpers/raw';
+import { clientFrame, closeCode, delay, metric, RawConn, reactorPid, rssOf, running, serverFrames, startServe, stop, upgradeRequest } from './helpers/raw';
 
 const MiB = 1024 * 1024;
 
 async function served(srv: CliServer): Promise<void> {
   expect(srv.proc.exitCode, 'server exited').to.equal(null);
+  // The same reactor process: not one that died and was replaced.
+  expect(running(reactorPid(srv)), 'reactor process gone').to.equal(true);
+  expect(srv.logs.filter((l) => l.msg === 'reactor listening'), 'a reactor was replaced').to.have.length(1);
   const c = await RpcClient.connect(srv.url);
   expect((await c.call('echo', ['still here'])).result).to.equal('still here');
   c.close();
@@ -54,13 +57,13 @@ describe('WebSocket hardening', () => {
       const other = await RpcClient.connect(srv.url);
       const c = await rawWs(srv.port);
       c.sock.pause(); // never read a pong
-      const rss0 = rssOf(srv.proc.pid!);
+      const rss0 = rssOf(reactorPid(srv));
       const ping = clientFrame(9, Buffer.alloc(125, 7)); // the largest control payload: every pong is 127 bytes
       const chunk = Buffer.concat(Array.from({ length: 2000 }, () => ping));
       // Up to 1M pings (~130 MB of pongs): unbounded, uWS buffers them all.
       const sent = await flood(c, chunk, 500);
       expect(await c.closedWithin(10000), `closed after ${sent} chunks`).to.equal(true);
-      const grew = rssOf(srv.proc.pid!) - rss0;
+      const grew = rssOf(reactorPid(srv)) - rss0;
       expect(grew, `server RSS grew by ${grew} bytes`).to.be.below(48 * MiB);
       expect((await other.call('echo', [1])).result).to.equal(1);
       other.close();

@@ -1,45 +1,55 @@
-// 100,000 pipelined `GET /metrics` on one connection that never reads: how far
-// the server's RSS grows and whether it closes the connection.
-//   node native-notes/checks/http-pipeline.js [ROOT]   (ROOT: a checkout with dist/ built; default: this one)
+// N pipelined `GET PATH` on one connection that never reads: how far the
+// server's RSS grows and whether it closes the connection.
+//   node native-notes/checks/http-pipeline.js [ROOT] [PATH] [N]
+//   (ROOT: a checkout with dist/ built, default this one; PATH default /metrics; N default 100000)
 'use strict';
 const { spawn } = require('child_process');
 const fs = require('fs');
 const net = require('net');
 const path = require('path');
 const root = path.resolve(process.argv[2] || path.join(__dirname, '../..'));
+const target = process.argv[3] || '/metrics';
+const n = Number(process.argv[4] || 100000);
 const rss = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024;
 const srv = spawn(process.execPath, [path.join(root, 'bin/ringloop.js'), 'serve', '--port', '0', '--workers', '1', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'inherit'] });
+// `serve` runs its reactor as a child of a supervisor: measure the reactor.
+let out = '';
+let started = false;
 srv.stdout.on('data', async (d) => {
-  const m = /"port":(\d+)/.exec(d.toString());
-  if (!m) return;
-  const port = Number(m[1]);
+  out += d.toString();
+  const m = /"msg":"listening".*?"port":(\d+)|"port":(\d+).*?"msg":"listening"/.exec(out);
+  const r = /"pid":(\d+)[^\n]*"msg":"reactor listening"/.exec(out);
+  if (!m || !r || started) return;
+  started = true;
+  const port = Number(m[1] || m[2]);
+  const pid = Number(r[1]);
   await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text());
-  const rss0 = rss(srv.pid);
+  const rss0 = rss(pid);
   const s = net.connect(port, '127.0.0.1');
   s.pause();
   let closedAt = 0;
   const t0 = Date.now();
   s.on('close', () => (closedAt = Date.now() - t0));
   s.on('error', () => {});
-  const one = Buffer.from('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n');
+  const one = Buffer.from(`GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`);
   const batch = Buffer.concat(Array.from({ length: 1000 }, () => one));
-  for (let i = 0; i < 100 && !s.destroyed; i++) s.write(batch);
+  for (let i = 0; i < n / 1000 && !s.destroyed; i++) s.write(batch);
   let peak = 0;
   for (let i = 0; i < 40; i++) {
     await new Promise((r) => setTimeout(r, 250));
-    peak = Math.max(peak, rss(srv.pid) - rss0);
+    peak = Math.max(peak, rss(pid) - rss0);
   }
   // Now read: how many answers were sent before the server gave up on the connection?
   let answers = 0;
   let tail = '';
   s.on('data', (b) => {
     const t = tail + b.toString('latin1');
-    answers += (t.match(/HTTP\/1\.1 200/g) || []).length;
+    answers += (t.match(/HTTP\/1\.1 \d\d\d/g) || []).length;
     tail = t.slice(-16);
   });
   s.resume();
   await new Promise((r) => setTimeout(r, 3000));
-  console.log(JSON.stringify({ root, rssGrowthMB: +(peak / 1048576).toFixed(1), answersRead: answers, closedByServer: closedAt > 0 }));
+  console.log(JSON.stringify({ root, target, n, rssGrowthMB: +(peak / 1048576).toFixed(1), answersRead: answers, closedByServer: closedAt > 0 }));
   s.destroy();
   srv.kill('SIGKILL');
 });

@@ -1,6 +1,6 @@
 // `GET /metrics` while every file descriptor is taken (`ulimit -n 64`, idle
 // TCP connections filling the rest, three more waiting in the backlog): does
-// the server answer, and does it live on?
+// the server answer, and does its reactor live on (or die and get replaced)?
 //   node native-notes/checks/metrics-fd-limit.js [ROOT]   (ROOT: a checkout with dist/ built)
 'use strict';
 const { spawn } = require('child_process');
@@ -14,12 +14,19 @@ let stderr = '';
 srv.stderr.on('data', (d) => (stderr += d));
 let exit = null;
 srv.on('exit', (code, signal) => (exit = { code, signal }));
-const fds = () => fs.readdirSync(`/proc/${srv.pid}/fd`).length;
+let pid = 0; // the reactor: `serve` runs it as a child of a supervisor
+const fds = () => fs.readdirSync(`/proc/${pid}/fd`).length;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+let out = '';
+let started = false;
 srv.stdout.on('data', async (d) => {
-  const m = /"port":(\d+)/.exec(d.toString());
-  if (!m) return;
+  out += d.toString();
+  const m = /"port":(\d+).*?"msg":"listening"/.exec(out);
+  const r = /"pid":(\d+)[^\n]*"msg":"reactor listening"/.exec(out);
+  if (!m || !r || started) return;
+  started = true;
   const port = Number(m[1]);
+  pid = Number(r[1]);
   const scraper = net.connect(port, '127.0.0.1');
   let got = '';
   scraper.on('data', (x) => (got += x));
@@ -35,14 +42,15 @@ srv.stdout.on('data', async (d) => {
   scraper.write('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n');
   await sleep(1000);
   const answer = got.split('\r\n')[0] || 'none';
-  const rssLine = /^process_resident_memory_bytes /m.test(got);
+  const reactorAlive = fs.existsSync(`/proc/${pid}`);
+  const replaced = (out.match(/reactor listening/g) || []).length - 1;
   for (const s of fill) s.destroy();
   await sleep(300);
   let health = 'unreachable';
   try {
     health = String((await fetch(`http://127.0.0.1:${port}/healthz`)).status);
   } catch {}
-  console.log(JSON.stringify({ root, fillers: fill.length, answer, rssSample: rssLine, healthzAfter: health, exited: exit, error: (/Error: .*/.exec(stderr) || [null])[0] }));
+  console.log(JSON.stringify({ root, fillers: fill.length, answer, reactorAlive, reactorsReplaced: replaced, healthzAfter: health, supervisorExited: exit, error: (/Error: .*/.exec(stderr) || [null])[0] }));
   scraper.destroy();
   srv.kill('SIGKILL');
   process.exit(0);

@@ -17,10 +17,17 @@ function ping() {
   for (let i = 0; i < 125; i++) p[i] = 7 ^ mask[i & 3];
   return Buffer.concat([Buffer.from([0x89, 0x80 | 125]), mask, p]);
 }
+// `serve` runs its reactor as a child of a supervisor: measure the reactor.
+let out = '';
+let started = false;
 srv.stdout.on('data', async (d) => {
-  const m = /"port":(\d+)/.exec(d.toString());
-  if (!m) return;
-  const port = Number(m[1]);
+  out += d.toString();
+  const m = /"msg":"listening".*?"port":(\d+)|"port":(\d+).*?"msg":"listening"/.exec(out);
+  const r = /"pid":(\d+)[^\n]*"msg":"reactor listening"/.exec(out);
+  if (!m || !r || started) return;
+  started = true;
+  const port = Number(m[1] || m[2]);
+  const pid = Number(r[1]);
   const s = net.connect(port, '127.0.0.1');
   s.on('error', () => {});
   let closed = false;
@@ -29,7 +36,7 @@ srv.stdout.on('data', async (d) => {
   s.write(`GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
   await new Promise((r) => s.once('data', r));
   s.pause();
-  const rss0 = rss(srv.pid);
+  const rss0 = rss(pid);
   const chunk = Buffer.concat(Array.from({ length: 1000 }, ping));
   let sent = 0;
   const t0 = Date.now();
@@ -38,7 +45,7 @@ srv.stdout.on('data', async (d) => {
     sent += 1000;
   }
   await new Promise((r) => setTimeout(r, 1000));
-  console.log(JSON.stringify({ root, pingsSent: sent, seconds: (Date.now() - t0) / 1000, rssGrowthMB: +((rss(srv.pid) - rss0) / 1048576).toFixed(1), cutByServer: closed }));
+  console.log(JSON.stringify({ root, pingsSent: sent, seconds: (Date.now() - t0) / 1000, rssGrowthMB: +((rss(pid) - rss0) / 1048576).toFixed(1), cutByServer: closed }));
   s.destroy();
   srv.kill('SIGKILL');
 });

@@ -44,6 +44,23 @@ export function startServe(args: string[], nofile = 0): Promise<CliServer> {
   });
 }
 
+/** The pid of the (single) reactor process serving the port: `serve` runs reactors as children of a supervisor. */
+export function reactorPid(srv: CliServer): number {
+  const line = srv.logs.find((l) => l.msg === 'reactor listening');
+  if (line === undefined) throw new Error('no "reactor listening" line');
+  return line.pid as number;
+}
+
+/** True while `pid` exists (it was neither replaced nor ended). */
+export function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export async function stop(srv: CliServer): Promise<void> {
   if (srv.proc.exitCode === null && srv.proc.signalCode === null) srv.proc.kill('SIGKILL');
   await srv.exited;
