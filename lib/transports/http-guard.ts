@@ -50,13 +50,13 @@ export function refuse(res: HttpResponse, status: string, reason: string): void 
  * the kernel's socket buffer), and uWS's 10 s HTTP timeout cuts it if it never
  * reads at all.
  */
-export function respond(res: HttpResponse, status: string, contentType: string | null, body: string | Buffer): void {
+export function respond(res: HttpResponse, status: string, body: string | Buffer, headers: ReadonlyArray<readonly [string, string]> = []): void {
   const bytes = typeof body === 'string' ? Buffer.from(body) : body;
   const total = bytes.length;
   let aborted = false;
   res.onAborted(() => (aborted = true));
   res.writeStatus(status);
-  if (contentType !== null) res.writeHeader('Content-Type', contentType);
+  for (const [k, v] of headers) res.writeHeader(k, v);
   const start = res.getWriteOffset();
   const [, done] = res.tryEnd(bytes, total);
   if (done) return;

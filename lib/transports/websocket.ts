@@ -11,6 +11,9 @@ import { bearerToken, runAuthenticator, type AuthDecision, type AuthRequest } fr
 import { framingProblem, guardHttp, refuse, respond, type Fault } from './http-guard';
 import { checkControlBacklog, nativePayloadLimit } from './ws-guard';
 
+const BEARER = [['WWW-Authenticate', 'Bearer']] as const;
+const PROMETHEUS = [['Content-Type', 'text/plain; version=0.0.4; charset=utf-8']] as const;
+
 interface WsData {
   remote: string;
   identity: unknown;
@@ -156,7 +159,7 @@ export class WebSocketTransport implements Transport {
       const reply = (): void => {
         if (d.ok) return accept(d.identity);
         this.host.authFailed('ws', remote, d.reason);
-        res.writeStatus(d.status === 403 ? '403 Forbidden' : '401 Unauthorized').writeHeader('WWW-Authenticate', 'Bearer').end(d.reason);
+        respond(res, d.status === 403 ? '403 Forbidden' : '401 Unauthorized', d.reason, BEARER);
       };
       if (sync) return reply(); // inside the uWS callback: its guard catches
       // A promise continuation: a throw here would be an unhandled rejection, which ends the process.
@@ -212,7 +215,7 @@ export class WebSocketTransport implements Transport {
         const remote = remoteOf(res);
         const refuseBusy = (): boolean => {
           const why = host.draining ? 'shutting down' : host.admit(remote);
-          if (why !== null) res.writeStatus('503 Service Unavailable').end(why);
+          if (why !== null) respond(res, '503 Service Unavailable', why);
           return why !== null;
         };
         if (refuseBusy()) return;
@@ -308,8 +311,8 @@ export class WebSocketTransport implements Transport {
       guardHttp('/healthz', this.fault, (res, req) => {
         if (isUpgrade(req)) return void req.setYield(true);
         if (refused(res, req)) return;
-        if (host.draining) respond(res, '503 Service Unavailable', null, 'draining');
-        else respond(res, '200 OK', null, 'ok');
+        if (host.draining) respond(res, '503 Service Unavailable', 'draining');
+        else respond(res, '200 OK', 'ok');
       }),
     );
     this.app.get(
@@ -320,7 +323,7 @@ export class WebSocketTransport implements Transport {
         // With auth on, /metrics needs the same credentials as a WebSocket (/healthz stays open for probes).
         this.authorize(res, req, remoteOf(res), () => {
           const text = host.renderMetrics();
-          const send = (t: string): void => respond(res, '200 OK', 'text/plain; version=0.0.4; charset=utf-8', t);
+          const send = (t: string): void => respond(res, '200 OK', t, PROMETHEUS);
           if (typeof text === 'string') return send(text);
           // Several reactors: the server's totals come from the supervisor, after this callback returns.
           let aborted = false;
@@ -336,7 +339,7 @@ export class WebSocketTransport implements Transport {
           };
           void text.then(
             (t) => later(() => send(t)),
-            () => later(() => respond(res, '503 Service Unavailable', null, 'metrics unavailable')),
+            () => later(() => respond(res, '503 Service Unavailable', 'metrics unavailable')),
           );
         });
       }),
@@ -345,7 +348,7 @@ export class WebSocketTransport implements Transport {
       '/*',
       guardHttp('http', this.fault, (res, req) => {
         if (refused(res, req)) return;
-        respond(res, '404 Not Found', null, 'not found');
+        respond(res, '404 Not Found', 'not found');
       }),
     );
   }
