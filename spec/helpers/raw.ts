@@ -9,7 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { BIN, ROOT, type CliServer } from './client';
 
-/** `ringloop serve` in a child shell, optionally under `ulimit -n nofile`; resolves at its "listening" line. */
+/** `ringloop serve` in a child shell, optionally under `ulimit -n nofile`; resolves once it and its reactor are listening. */
 export function startServe(args: string[], nofile = 0): Promise<CliServer> {
   const argv = ['serve', '--port', '0', '--workers', '1', '--log-level', 'warn', ...args].map((a) => `'${a}'`).join(' ');
   const script = `${nofile > 0 ? `ulimit -n ${nofile}; ` : ''}exec '${process.execPath}' '${BIN}' ${argv}`;
@@ -31,8 +31,10 @@ export function startServe(args: string[], nofile = 0): Promise<CliServer> {
         try {
           const j = JSON.parse(line) as Record<string, unknown>;
           logs.push(j);
-          if (j.msg === 'listening') {
-            const port = j.port as number;
+          // Both lines, in either order: the supervisor's (the port) and its reactor's (the pid to measure).
+          const sup = logs.find((l) => l.msg === 'listening');
+          if (sup !== undefined && logs.some((l) => l.msg === 'reactor listening')) {
+            const port = sup.port as number;
             resolve({ proc, port, url: `ws://127.0.0.1:${port}`, logs, stdout: () => out + err, exited });
           }
         } catch {
