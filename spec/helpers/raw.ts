@@ -9,6 +9,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { BIN, ROOT, type CliServer } from './client';
 
+/** Servers started here and not yet exited: killed if the test process exits first (mocha --exit, a failed hook). */
+const live = new Set<import('node:child_process').ChildProcess>();
+process.on('exit', () => {
+  for (const p of live) p.kill('SIGKILL');
+});
+
 /** `ringloop serve` in a child shell, optionally under `ulimit -n nofile`; resolves once it and its reactor are listening. */
 export function startServe(args: string[], nofile = 0): Promise<CliServer> {
   const argv = ['serve', '--port', '0', '--workers', '1', '--log-level', 'warn', ...args].map((a) => `'${a}'`).join(' ');
@@ -17,7 +23,13 @@ export function startServe(args: string[], nofile = 0): Promise<CliServer> {
   let out = '';
   let err = '';
   const logs: Array<Record<string, unknown>> = [];
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  live.add(proc);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.on('exit', (code, signal) => {
+      live.delete(proc);
+      resolve({ code, signal });
+    }),
+  );
   proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
   return new Promise((resolve, reject) => {
     let buf = '';
