@@ -12,6 +12,7 @@ export const ErrorCode = {
   OVERLOADED: 'OVERLOADED',
   SHUTTING_DOWN: 'SHUTTING_DOWN',
   WORKER_CRASHED: 'WORKER_CRASHED',
+  FORBIDDEN: 'FORBIDDEN', // a plugin refused this connection a subscribe or publish
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -57,7 +57,7 @@ export function parseServeArgs(argv: string[]): ServeArgs {
     help: { type: 'boolean', short: 'h' },
     version: { type: 'boolean' },
   };
-  for (const s of OPTION_SPECS) parseOpts[s.flag] = { type: 'string' };
+  for (const s of OPTION_SPECS) parseOpts[s.flag] = s.multiple ? { type: 'string', multiple: true } : { type: 'string' };
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({ args: argv, options: parseOpts, strict: true, allowPositionals: false });
@@ -91,7 +91,7 @@ export function parseServeArgs(argv: string[]): ServeArgs {
   }
   for (const spec of OPTION_SPECS) {
     const v = values[spec.flag];
-    if (typeof v === 'string') opts[spec.key] = parseOptionValue(spec, v);
+    if (typeof v === 'string' || Array.isArray(v)) opts[spec.key] = parseOptionValue(spec, v);
   }
   if (Array.isArray(values.plugin)) out.plugins = pluginSpecs(values.plugin, '--plugin');
   if (typeof values['log-level'] === 'string') {

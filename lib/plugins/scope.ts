@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Authenticator } from '../auth/authenticator';
 import type { Connection, EventHandler, MethodFn, MethodOptions } from '../reactor/types';
 import type { Plugin } from './plugin';
+import type { PubSubApi } from '../pubsub/pubsub';
 
 export interface ScopedMethodOptions extends MethodOptions {
   /** Register as `method` instead of `plugin.method`. */
@@ -21,7 +22,23 @@ export interface PluginHost {
   onBoot(fn: () => unknown, owner: string): void;
   onShutdown(fn: () => unknown, owner?: string): unknown;
   authenticate(fn: Authenticator): unknown;
+  /** Absent in a pool worker. */
+  readonly pubsub?: PubSubApi;
 }
+
+/** Inside a pool worker: a plugin's setup may still call authorize (ignored there); topics live on the reactor. */
+const IN_WORKER: PubSubApi = {
+  authorize: () => undefined,
+  publish: () => {
+    throw new Error('pub/sub is not available inside a pool worker: publish from a method that is not offloaded');
+  },
+  subscribe: () => {
+    throw new Error('pub/sub is not available inside a pool worker');
+  },
+  unsubscribe: () => false,
+  topicsOf: () => [],
+  subscribers: () => 0,
+};
 
 export class PluginScope {
   readonly log: Logger;
@@ -76,5 +93,10 @@ export class PluginScope {
   authenticate(fn: Authenticator): this {
     this.host.authenticate(fn);
     return this;
+  }
+
+  /** The server's topics: `publish(topic, data)`, `subscribe(conn, topic)`, `authorize(fn)` (lib/pubsub). */
+  get pubsub(): PubSubApi {
+    return this.host.pubsub ?? IN_WORKER;
   }
 }

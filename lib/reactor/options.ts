@@ -42,9 +42,15 @@ export interface ReactorOptions {
   workerNice: number;
   /** Reactor processes serving the same ports (`ringloop serve`; an embedded reactor is one). */
   reactors: number;
+  /** Topics one connection may be subscribed to. */
+  maxSubscriptions: number;
+  /** NATS servers carrying pub/sub between servers (`nats://HOST:PORT`), or null for off. */
+  nats: string[] | null;
+  /** NATS subject prefix: topic T travels as subject `natsPrefix.T`. */
+  natsPrefix: string;
 }
 
-type Kind = 'string' | 'port' | 'int' | 'seconds' | 'path';
+type Kind = 'string' | 'port' | 'int' | 'seconds' | 'path' | 'urls';
 
 interface Spec {
   flag: string;
@@ -55,6 +61,8 @@ interface Spec {
   nullable?: boolean;
   /** The value the word `auto` stands for, where allowed. */
   auto?: () => number;
+  /** The flag may repeat (values are joined). */
+  multiple?: boolean;
   help: string;
 }
 
@@ -100,6 +108,16 @@ export const OPTION_SPECS: readonly Spec[] = [
     max: 19,
     help: 'Linux: lower the pool worker threads\' CPU priority by this much, so other work on their CPUs goes first (default 0)',
   },
+  { flag: 'max-subscriptions', key: 'maxSubscriptions', kind: 'int', min: 1, max: 1_000_000, help: 'topics one connection may be subscribed to; more: OVERLOADED (default 1024)' },
+  {
+    flag: 'nats',
+    key: 'nats',
+    kind: 'urls',
+    nullable: true,
+    multiple: true,
+    help: 'carry pub/sub between servers through NATS (nats://HOST:PORT; may repeat or be comma-separated) (default off)',
+  },
+  { flag: 'nats-prefix', key: 'natsPrefix', kind: 'string', help: 'NATS subject prefix: topic T travels as subject P.T (default ringloop)' },
 ];
 
 export function defaultOptions(): ReactorOptions {
@@ -127,6 +145,9 @@ export function defaultOptions(): ReactorOptions {
     reactorCpu: null,
     workerNice: 0,
     reactors: 1,
+    maxSubscriptions: 1024,
+    nats: null,
+    natsPrefix: 'ringloop',
   };
 }
 
@@ -134,6 +155,7 @@ export function defaultOptions(): ReactorOptions {
 export function parseOptionValue(spec: Spec, raw: unknown): ReactorOptions[keyof ReactorOptions] {
   const name = `--${spec.flag}`;
   if (raw === null && spec.nullable) return null;
+  if (spec.kind === 'urls') return parseUrls(name, raw);
   if (spec.kind === 'string' || spec.kind === 'path') {
     if (typeof raw !== 'string' || raw.length === 0) throw new ConfigError(`${name} must be a non-empty string`);
     return raw;
@@ -155,6 +177,19 @@ export function parseOptionValue(spec: Spec, raw: unknown): ReactorOptions[keyof
   return n;
 }
 
+const NATS_URL = /^(?:nats|tls):\/\/[^\s/,]+$/;
+
+/** One or more `nats://HOST:PORT` URLs, as a string (comma-separated) or an array of them. */
+function parseUrls(name: string, raw: unknown): string[] {
+  const parts = (Array.isArray(raw) ? raw : [raw]).flatMap((r) => {
+    if (typeof r !== 'string') throw new ConfigError(`${name} must be nats://HOST:PORT URLs, got ${JSON.stringify(r)}`);
+    return r.split(',').map((u) => u.trim());
+  });
+  if (parts.length === 0) throw new ConfigError(`${name} needs at least one URL`);
+  for (const u of parts) if (!NATS_URL.test(u)) throw new ConfigError(`${name} must be nats://HOST:PORT URLs, got ${JSON.stringify(u)}`);
+  return parts;
+}
+
 /** Validates a partial options object (as given to createReactor) and fills defaults. */
 export function resolveOptions(partial: Partial<ReactorOptions> = {}): ReactorOptions {
   const out = defaultOptions();
@@ -169,6 +204,9 @@ export function resolveOptions(partial: Partial<ReactorOptions> = {}): ReactorOp
   }
   if ((out.tlsCert === null) !== (out.tlsKey === null)) throw new ConfigError('--tls-cert and --tls-key must be given together');
   if (out.tlsCert === null && (out.tlsPassphrase !== null || out.tlsCa !== null)) throw new ConfigError('--tls-passphrase and --tls-ca need --tls-cert and --tls-key');
+  if (!/^[A-Za-z0-9_:-]+(?:\.[A-Za-z0-9_:-]+)*$/.test(out.natsPrefix) || out.natsPrefix.length > 128) {
+    throw new ConfigError('--nats-prefix must be tokens of [A-Za-z0-9_:-] joined by single dots (at most 128 bytes)');
+  }
   if (out.tcpPort !== null && out.tcpPort !== 0 && out.tcpPort === out.port) throw new ConfigError('--tcp-port must differ from --port');
   // One CPU for one reactor thread: several reactors would share it.
   if (out.reactorCpu !== null && out.reactors > 1) throw new ConfigError('--reactor-cpu needs --reactors 1');

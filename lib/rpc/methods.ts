@@ -5,6 +5,10 @@
 import { ConfigError } from '../errors';
 import type { MethodFn, MethodOptions } from '../reactor/types';
 
+/** Built-in methods (`ringloop.subscribe`...) live here; only the server itself (owner 'ringloop') registers them. */
+export const RESERVED_PREFIX = 'ringloop.';
+export const RESERVED_OWNER = 'ringloop';
+
 export interface MethodEntry {
   readonly name: string;
   readonly fn: MethodFn;
@@ -24,6 +28,9 @@ export class MethodRegistry {
   add(name: string, fn: MethodFn, options: MethodOptions = {}, owner = 'application'): void {
     if (typeof name !== 'string' || name.length === 0) throw new ConfigError(`${owner}: method name must be a non-empty string`);
     if (typeof fn !== 'function') throw new ConfigError(`${owner}: method ${JSON.stringify(name)} needs a function`);
+    if (name.startsWith(RESERVED_PREFIX) && owner !== RESERVED_OWNER) {
+      throw new ConfigError(`${owner}: method ${JSON.stringify(name)}: the ${RESERVED_PREFIX} namespace is reserved for the server`);
+    }
     const prev = this.table.get(name);
     if (prev) throw new ConfigError(`method ${JSON.stringify(name)} registered twice: by ${prev.owner} and by ${owner}`);
     let timeoutMs: number | null = null;

@@ -114,6 +114,16 @@ export class WsConnection extends BaseConnection {
   override ping(): void {
     if (this.open) this.ws.cork(() => this.ws.ping());
   }
+
+  // ---- pub/sub (lib/pubsub): uWS native topics, so a publication is encoded once for every subscriber ----
+
+  topicSubscribe(topic: string): void {
+    if (this.alive) this.ws.subscribe(topic);
+  }
+
+  topicUnsubscribe(topic: string): void {
+    if (this.alive) this.ws.unsubscribe(topic);
+  }
 }
 
 export class WebSocketTransport implements Transport {
@@ -376,6 +386,11 @@ export class WebSocketTransport implements Transport {
 
   lingering(): number {
     return this.alive;
+  }
+
+  /** Sends a binary message to every WebSocket subscribed to `topic` (lib/pubsub). */
+  publish(topic: string, bytes: Uint8Array): void {
+    this.app.publish(topic, bytes, true, false);
   }
 
   stopAccepting(): void {
