@@ -90,9 +90,9 @@ export class WsPubClient extends PubClient {
     });
   }
 
-  static connect(port: number): Promise<WsPubClient> {
+  static connect(port: number, path = '/'): Promise<WsPubClient> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false });
+      const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, { perMessageDeflate: false });
       const c = new WsPubClient(ws);
       ws.once('open', () => resolve(c));
       ws.once('error', reject);
