@@ -17,6 +17,8 @@ import { WsConnection } from '../transports/websocket';
 import { checkTopic } from './topic';
 import { messageFrame, packData } from './frame';
 import { NatsBridge } from './nats';
+import { RelayLink, type RelayLinkOptions } from './relay-link';
+import type { Relay } from './relay';
 
 export type TopicAction = 'subscribe' | 'publish';
 
@@ -143,6 +145,26 @@ export class PubSub implements EventHandler, PubSubApi {
   authorize(fn: TopicAuthorizer): void {
     if (typeof fn !== 'function') throw new TypeError('authorize() needs a function');
     this.authorizers.push(fn);
+  }
+
+  /**
+   * Joins the relay between the reactor processes of one server: listens on
+   * `listenPath`; the caller then passes the live reactors to `setPeers` on
+   * the returned Relay whenever they change. Publications here reach every
+   * peer's subscribers; a peer that cannot keep up is cut and counted
+   * (`ringloop_pubsub_dropped_total{reason="relay"}`), see lib/pubsub/relay.ts.
+   */
+  async startRelay(o: Omit<RelayLinkOptions, 'deliver' | 'dropped' | 'log'>): Promise<Relay> {
+    const link = new RelayLink({
+      ...o,
+      log: this.log,
+      deliver: (topic, body) => this.deliverRemote(topic, body),
+      dropped: (frames) => this.dropped('relay', frames),
+    });
+    await link.relay.listen();
+    // Before NATS: a publication reaches this server's reactors first.
+    this.links.unshift(link);
+    return link.relay;
   }
 
   /** Counts a publication a link could not carry (never silent). */
