@@ -23,6 +23,7 @@ import { orderPlugins } from '../plugins/order';
 import { runAuthenticator, type Authenticator } from '../auth/authenticator';
 import { tokenFileAuthenticator } from '../auth/token-file';
 import { WorkerPool, type PoolOptions, type PoolPluginRef } from '../pool/pool';
+import { PubSub } from '../pubsub/pubsub';
 
 export type { ListenInfo } from '../reactor/reactor';
 
@@ -55,12 +56,15 @@ export class Reactor extends ReactorCore implements TransportHost, PluginHost {
   private readonly sharedPort: boolean;
   /** Where /metrics gets the whole server's figures when this reactor is one of several (set by the reactor process). */
   gatherMetrics: (() => Promise<string>) | null = null;
+  /** Topics (lib/pubsub): `reactor.pubsub.publish(topic, data)`, `.subscribe(conn, topic)`, `.authorize(fn)`. */
+  readonly pubsub: PubSub;
 
   constructor(opts: CreateReactorOptions = {}) {
     const { pool, sharedPort, ...rest } = opts;
     super(rest);
     this.sharedPort = sharedPort ?? false;
     this.poolTuning = { ...pool };
+    this.pubsub = new PubSub(this);
     this.onStop(async (msLeft) => {
       if (this.workerPool !== null) await this.workerPool.close(msLeft);
     });
@@ -145,6 +149,7 @@ export class Reactor extends ReactorCore implements TransportHost, PluginHost {
     }
     await this.startPool();
     const ws = new WebSocketTransport(this);
+    this.pubsub.attach(ws);
     this.transports = [ws];
     const port = await ws.listen(this.sharedPort);
     let tcpPort: number | null = null;
