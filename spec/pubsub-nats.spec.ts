@@ -36,7 +36,7 @@ describe('pub/sub across servers through a real nats-server', function () {
 
   before(async () => {
     ns = await NatsServer.start(64 * 1024);
-    const args = ['serve', '--port', '0', '--log-level', 'warn', '--nats', ns.url];
+    const args = ['serve', '--port', '0', '--nats', ns.url];
     [a, b] = await Promise.all([startCli(args), startCli(args)]);
     await until('both servers connected to NATS', async () => (await metric(a, CONNECTED)) === 1 && (await metric(b, CONNECTED)) === 1);
   });

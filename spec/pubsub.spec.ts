@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { ErrorCode, RpcError } from '../lib/errors';
 import { definePlugin } from '../lib/plugins/plugin';
-import { createReactor } from '../lib/reactor/reactor';
+import { createReactor } from '../lib/server/reactor';
 import { delay, httpGet, startReactor, type TestServer } from './helpers/client';
 import { TcpPubClient, WsPubClient, type PubClient } from './helpers/pubsub-client';
 
