@@ -3,6 +3,7 @@
  * Small and rare (start-up, reload, shutdown, metrics scrapes): never on the request path.
  */
 import type { ServeArgs } from '../cli/args';
+import type { RelayPeer } from '../pubsub/relay';
 
 /** What a reactor process is started with (env RINGLOOP_REACTOR, JSON). */
 export interface ReactorSpec {
@@ -28,7 +29,9 @@ export type ToReactor =
   /** The supervisor wants this reactor's own Prometheus text. */
   | { t: 'snapshot'; id: number }
   /** The server's totals, answering this reactor's gather. */
-  | { t: 'metrics'; id: number; text: string | null };
+  | { t: 'metrics'; id: number; text: string | null }
+  /** Pub/sub: the live reactors' relay sockets (lib/pubsub/cluster.ts), whenever they change. */
+  | { t: 'peers'; peers: RelayPeer[] };
 
 export type FromReactor =
   | { t: 'loaded' }
@@ -37,6 +40,8 @@ export type FromReactor =
   | { t: 'stopped-accepting' }
   | { t: 'snapshot'; id: number; text: string }
   /** GET /metrics reached this reactor: it needs the server's totals. */
-  | { t: 'gather'; id: number };
+  | { t: 'gather'; id: number }
+  /** Pub/sub: this reactor's relay listens here. */
+  | { t: 'relay'; peer: RelayPeer };
 
 export const REACTOR_ENV = 'RINGLOOP_REACTOR';

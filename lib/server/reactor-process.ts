@@ -9,6 +9,8 @@ import pino from 'pino';
 import { createReactor, type Reactor } from './reactor';
 import { loadPlugin } from '../plugins/loader';
 import { REACTOR_ENV, type FromReactor, type ReactorSpec, type ToReactor } from './ipc';
+import { joinRelay } from '../pubsub/cluster';
+import type { Relay } from '../pubsub/relay';
 
 function send(m: FromReactor): void {
   if (process.connected) process.send!(m);
@@ -37,6 +39,18 @@ export async function runReactorProcess(): Promise<void> {
     process.exit(2);
   }
   const r = reactor;
+  // Pub/sub across reactor processes: join the relay, tell the supervisor where it listens.
+  let relay: Relay | null = null;
+  try {
+    const joined = await joinRelay(r.pubsub);
+    if (joined !== null) {
+      relay = joined.relay;
+      send({ t: 'relay', peer: joined.peer });
+    }
+  } catch (e) {
+    send({ t: 'failed', error: `pub/sub relay: ${(e as Error)?.message ?? String(e)}` });
+    process.exit(2);
+  }
   const gathers = new Map<number, (text: string | null) => void>();
   let nextGather = 1;
   r.gatherMetrics = () =>
@@ -96,6 +110,9 @@ export async function runReactorProcess(): Promise<void> {
         break;
       case 'metrics':
         gathers.get(m.id)?.(m.text);
+        break;
+      case 'peers':
+        relay?.setPeers(m.peers);
         break;
     }
   });

@@ -26,6 +26,7 @@ import { resolveOptions, type ReactorOptions } from '../reactor/options';
 import { MetricsText } from '../metrics/merge';
 import { ReactorHandle } from './handle';
 import { REACTOR_ENV, type FromReactor, type ReactorSpec } from './ipc';
+import { RelayDirectory } from '../pubsub/cluster';
 
 /** How long a reactor may take to load its plugins and start its pool. */
 const LOAD_MS = 30_000;
@@ -70,6 +71,10 @@ export class Supervisor {
   private stopping = false;
   private snapshotId = 1;
   private readonly snapshots = new Map<number, (text: string | null) => void>();
+  /** Pub/sub: where each live reactor's relay listens (lib/pubsub/cluster.ts). */
+  private readonly relays = new RelayDirectory((peers) => {
+    for (const h of this.live.values()) h.send({ t: 'peers', peers });
+  });
   /** Recent deaths per reactor index, for the restart back-off. */
   private readonly deaths = new Map<number, number[]>();
 
@@ -155,6 +160,7 @@ export class Supervisor {
       );
       return;
     }
+    if (m.t === 'relay') return this.relays.joined(w.id, m.peer);
     if (m.t === 'snapshot') {
       if (m.id === 0) h.lastCounters = new MetricsText().add(m.text).monotonic(); // farewell, just before a clean exit
       else this.snapshots.get(m.id)?.(m.text);
@@ -167,6 +173,7 @@ export class Supervisor {
     const h = this.live.get(w.id);
     if (h === undefined) return;
     this.live.delete(w.id);
+    this.relays.left(w.id);
     const was = h.state;
     h.exited(code, signal);
     if (h.lastCounters !== null) this.retired.merge(h.lastCounters);
