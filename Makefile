@@ -19,6 +19,7 @@ bench: build
 	node dist/benchmarks/latency.js
 	node dist/benchmarks/idle-rss.js
 	node dist/benchmarks/reactors.js
+	node dist/benchmarks/fanout.js --nats --reactors
 	node dist/benchmarks/summary.js
 
 # Shorter rounds for development (-quick result files, summary-quick.svg); numbers are indicative only.
@@ -32,6 +33,7 @@ bench-quick: build
 	node dist/benchmarks/latency.js --quick
 	node dist/benchmarks/idle-rss.js --quick
 	node dist/benchmarks/reactors.js --quick
+	node dist/benchmarks/fanout.js --quick --nats --reactors
 	node dist/benchmarks/summary.js --quick
 
 serve: build

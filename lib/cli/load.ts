@@ -54,6 +54,10 @@ Call:
   --params JSON       params as a JSON array, for any method (instead of the defaults)
   --verify            echo: check that every result is the payload sent
 
+Pub/sub fan-out (ringloop load --fanout --help for its options):
+  --fanout            S subscribers on a topic, one publisher at a fixed rate: deliveries/s,
+                      delivery latency, missing and out-of-order messages
+
 Output:
   --json              print one JSON object on stdout instead of the table
   --quiet             no progress on stderr
@@ -248,6 +252,7 @@ function payloadString(bytes: number): string {
 }
 
 export async function loadMain(argv: string[]): Promise<void> {
+  if (argv.includes('--fanout')) return (await import('./load-fanout')).fanoutMain(argv);
   const args = parseLoadArgs(argv);
   if (args.help) {
     process.stdout.write(loadUsage() + '\n');

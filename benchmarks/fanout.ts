@@ -1,0 +1,234 @@
+/**
+ * Pub/sub fan-out, side by side in one run with the same load client
+ * (`ringloop load --fanout`): ringloop vs a bare uWS.js `app.publish` server
+ * vs a `ws` server broadcasting with a send loop, at 200 and 2,000
+ * subscribers and 64-byte and 1 KiB messages. Per run: deliveries/s,
+ * delivery latency, and the server's CPU per 100k deliveries (every process
+ * of the server: ringloop's supervisor and reactor).
+ *
+ * `--nats`: two ringloop servers on one nats-server, publisher on A,
+ * subscribers on B: delivery latency at 10,000 publications/s, loss, order.
+ * `--reactors`: ringloop --reactors 1 vs 2 (subscribers land on both
+ * reactors; the publisher's on one), latency p50 side by side.
+ *
+ *   node dist/benchmarks/fanout.js [--quick] [--nats] [--reactors] [--only-nats]
+ * Writes benchmarks/results/fanout-DATE[-quick].json.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import type { FanoutReport } from '../lib/load/fanout';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const BIN = path.join(ROOT, 'bin', 'ringloop.js');
+const SERVERS = path.join(__dirname, 'servers');
+const argv = process.argv.slice(2);
+const quick = argv.includes('--quick');
+const only = argv.includes('--only-nats') || argv.includes('--only-reactors');
+
+interface Server {
+  name: string;
+  proc: ChildProcess;
+  port: number;
+  pid: number;
+}
+
+function start(name: string, args: string[]): Promise<Server> {
+  const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    proc.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      for (const line of buf.split('\n')) {
+        try {
+          const j = JSON.parse(line) as { msg?: string; port?: number };
+          if (j.msg === 'listening' && typeof j.port === 'number') resolve({ name, proc, port: j.port, pid: proc.pid! });
+        } catch {
+          /* partial line */
+        }
+      }
+    });
+    proc.on('exit', (code) => reject(new Error(`${name} exited ${code}`)));
+  });
+}
+
+async function stop(s: Server): Promise<void> {
+  const done = new Promise((r) => s.proc.once('exit', r));
+  s.proc.kill('SIGTERM');
+  await done;
+}
+
+/** CPU seconds of `pid` and its children (ringloop: supervisor + reactors). */
+function cpuSeconds(pid: number): number {
+  const hz = 100;
+  let total = 0;
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ppid = Number(f[1]);
+    if (Number(d) === pid || ppid === pid) total += (Number(f[11]) + Number(f[12])) / hz;
+  }
+  return total;
+}
+
+function load(args: string[]): Promise<FanoutReport> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [BIN, 'load', '--fanout', '--json', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as FanoutReport) : reject(new Error(`load exited ${code}`))));
+  });
+}
+
+interface Row {
+  server: string;
+  subscribers: number;
+  size: number;
+  rate: number;
+  deliveriesPerS: number;
+  cpuPer100k: number;
+  p50: number;
+  p99: number;
+  missing: number;
+  outOfOrder: number;
+  closed: Record<string, number>;
+}
+
+const servers: Array<[string, string[]]> = [
+  ['ringloop', [BIN, 'serve', '--port', '0', '--workers', '1', '--max-backpressure', String(16 * 1024 * 1024)]],
+  ['uws-app-publish', [path.join(SERVERS, 'pubsub-uws.js'), '--port', '0']],
+  ['ws-send-loop', [path.join(SERVERS, 'pubsub-ws.js'), '--port', '0']],
+];
+
+async function fanoutRow(name: string, args: string[], subs: number, size: number, rate: number, duration: number): Promise<Row> {
+  const s = await start(name, args);
+  try {
+    const c0 = cpuSeconds(s.pid);
+    const r = await load(['--url', `ws://127.0.0.1:${s.port}`, '--subscribers', String(subs), '--size', String(size), '--rate', String(rate), '--duration', String(duration), '--warmup', '1']);
+    const cpu = cpuSeconds(s.pid) - c0;
+    const deliveries = r.published * subs - r.missing;
+    return {
+      server: name,
+      subscribers: subs,
+      size,
+      rate,
+      deliveriesPerS: r.deliveriesPerS,
+      cpuPer100k: Math.round((cpu / Math.max(1, deliveries)) * 100_000 * 1000) / 1000,
+      p50: r.latency.p50,
+      p99: r.latency.p99,
+      missing: r.missing,
+      outOfOrder: r.outOfOrder,
+      closed: r.closed,
+    };
+  } finally {
+    await stop(s);
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(p));
+    });
+  });
+}
+
+async function natsRun(duration: number): Promise<Record<string, unknown>> {
+  const natsPort = await freePort();
+  const nats = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(natsPort)], { stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 300));
+  const url = `nats://127.0.0.1:${natsPort}`;
+  const a = await start('ringloop-A', [BIN, 'serve', '--port', '0', '--workers', '1', '--nats', url]);
+  const b = await start('ringloop-B', [BIN, 'serve', '--port', '0', '--workers', '1', '--nats', url]);
+  try {
+    await new Promise((r) => setTimeout(r, 500));
+    const r = await load(['--url', `ws://127.0.0.1:${b.port}`, '--pub-url', `ws://127.0.0.1:${a.port}`, '--subscribers', '10', '--size', '64', '--rate', '10000', '--duration', String(duration), '--warmup', '1']);
+    return { publisherOn: 'A', subscribersOn: 'B', ...r };
+  } finally {
+    await stop(a);
+    await stop(b);
+    nats.kill('SIGKILL');
+  }
+}
+
+async function reactorsRun(duration: number): Promise<Array<Record<string, unknown>>> {
+  const out: Array<Record<string, unknown>> = [];
+  for (const n of [1, 2]) {
+    const s = await start(`ringloop --reactors ${n}`, [BIN, 'serve', '--port', '0', '--workers', '1', '--reactors', String(n)]);
+    try {
+      const r = await load(['--url', `ws://127.0.0.1:${s.port}`, '--subscribers', '20', '--size', '64', '--rate', '2000', '--duration', String(duration), '--warmup', '1']);
+      out.push({ reactors: n, subscribers: 20, rate: 2000, p50: r.latency.p50, p99: r.latency.p99, deliveriesPerS: r.deliveriesPerS, missing: r.missing, outOfOrder: r.outOfOrder });
+    } finally {
+      await stop(s);
+    }
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const duration = quick ? 2 : 4;
+  const rows: Row[] = [];
+  if (!only) {
+    // Offered load ~100k deliveries/s in every configuration (what the shared 2-core machine's one client process sustains).
+    const configs: Array<[number, number, number]> = [
+      [200, 64, 500],
+      [200, 1024, 500],
+      [2000, 64, 50],
+      [2000, 1024, 50],
+    ];
+    for (const [subs, size, rate] of configs) {
+      for (const [name, args] of servers) {
+        const row = await fanoutRow(name, args, subs, size, rate, duration);
+        rows.push(row);
+        process.stderr.write(`${JSON.stringify(row)}\n`);
+      }
+    }
+  }
+  const natsResult = argv.includes('--nats') || argv.includes('--only-nats') ? await natsRun(duration) : null;
+  const reactorsResult = argv.includes('--reactors') || argv.includes('--only-reactors') ? await reactorsRun(duration) : null;
+  const ratios = rows
+    .filter((r) => r.server === 'ringloop')
+    .map((r) => {
+      const of = (n: string): Row | undefined => rows.find((x) => x.server === n && x.subscribers === r.subscribers && x.size === r.size);
+      const u = of('uws-app-publish');
+      const w = of('ws-send-loop');
+      return {
+        subscribers: r.subscribers,
+        size: r.size,
+        deliveriesVsUws: u ? Math.round((r.deliveriesPerS / u.deliveriesPerS) * 100) / 100 : null,
+        cpuPerDeliveryVsUws: u ? Math.round((r.cpuPer100k / u.cpuPer100k) * 100) / 100 : null,
+        deliveriesVsWs: w ? Math.round((r.deliveriesPerS / w.deliveriesPerS) * 100) / 100 : null,
+        cpuPerDeliveryVsWs: w ? Math.round((r.cpuPer100k / w.cpuPer100k) * 100) / 100 : null,
+      };
+    });
+  const result = {
+    command: `node dist/benchmarks/fanout.js ${argv.join(' ')}`.trim(),
+    date: new Date().toISOString(),
+    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, load: os.loadavg(), node: process.versions.node },
+    rows,
+    ratios,
+    nats: natsResult,
+    reactors: reactorsResult,
+  };
+  const file = path.join(ROOT, 'benchmarks', 'results', `fanout-${result.date.slice(0, 10)}${quick ? '-quick' : ''}${only ? '-part' : ''}.json`);
+  writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+  console.table(rows.map(({ closed: _c, ...r }) => r));
+  console.table(ratios);
+  if (natsResult) console.log('nats', JSON.stringify(natsResult));
+  if (reactorsResult) console.table(reactorsResult);
+  console.log(`wrote ${path.relative(ROOT, file)}`);
+}
+
+void main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});
