@@ -1,0 +1,46 @@
+import { expect } from 'chai';
+import { runCli, startReactor } from './helpers/client';
+
+describe('ringloop load --fanout', function () {
+  this.timeout(20000);
+
+  it('reports deliveries, latency, and no missing or out-of-order messages against a live server', async () => {
+    const srv = await startReactor();
+    try {
+      const r = await runCli(['load', '--fanout', '--json', '--url', srv.url, '--subscribers', '5', '--rate', '200', '--size', '100', '--duration', '0.5', '--warmup', '0.2'], {}, 15000);
+      expect(r.code, r.stderr).to.equal(0);
+      const rep = JSON.parse(r.stdout) as { published: number; deliveriesPerS: number; missing: number; outOfOrder: number; latency: { count: number; p50: number } };
+      expect(rep.published).to.be.within(120, 150);
+      expect(rep.missing).to.equal(0);
+      expect(rep.outOfOrder).to.equal(0);
+      expect(rep.latency.count).to.be.above(400);
+      expect(rep.deliveriesPerS).to.be.within(800, 1200); // 200/s to 5 subscribers
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('counts what a server never delivers as missing', async () => {
+    // A server whose publish delivers nothing to others: every publication is missing for every subscriber.
+    const srv = await startReactor({}, (r) => r.pubsub.authorize(({ action }) => action === 'subscribe'));
+    try {
+      const r = await runCli(['load', '--fanout', '--json', '--url', srv.url, '--subscribers', '3', '--rate', '100', '--size', '64', '--duration', '0.3', '--warmup', '0', '--grace', '0.2'], {}, 15000);
+      expect(r.code, r.stderr).to.equal(0);
+      const rep = JSON.parse(r.stdout) as { published: number; missing: number; deliveriesPerS: number };
+      expect(rep.published).to.be.above(20);
+      expect(rep.missing).to.equal(rep.published * 3);
+      expect(rep.deliveriesPerS).to.equal(0);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('refuses bad options with a one-line error', async () => {
+    const r = await runCli(['load', '--fanout', '--url', 'ws://127.0.0.1:1', '--size', '4']);
+    expect(r.code).to.equal(2);
+    expect(r.stderr).to.match(/--size must be/);
+    const t = await runCli(['load', '--fanout', '--url', 'ws://127.0.0.1:1', '--topic', 'a.*']);
+    expect(t.code).to.equal(2);
+    expect(t.stderr).to.match(/--topic/);
+  });
+});
