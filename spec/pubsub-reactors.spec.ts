@@ -78,3 +78,35 @@ describe('pub/sub across the reactor processes of one server (--reactors 2)', fu
     expect((await fresh!.waitFor(1))[0]!.data).to.equal('after');
   });
 });
+
+describe('pub/sub with --reactors 2 and --nats', function () {
+  this.timeout(30000);
+
+  it('delivers each publication once on every reactor, whether it came from a client, the other reactor or a plain NATS client', async () => {
+    const { NatsServer } = await import('./helpers/nats-server');
+    const { nats } = await import('../lib/pubsub/nats-client');
+    const { pack } = await import('msgpackr');
+    const ns = await NatsServer.start();
+    const srv = await startCli(['serve', '--port', '0', '--reactors', '2', '--nats', ns.url, '--plugin', 'demo', '--plugin', PROBE]);
+    const nc = await nats.connect({ servers: [ns.url] });
+    const ws = await onEachReactor(srv.port, 2);
+    try {
+      for (const c of ws.values()) await c.subscribe('both');
+      const deadline = Date.now() + 8000;
+      while ((await ns.subjects()).filter((s) => s === 'ringloop.both').length < 2 && Date.now() < deadline) await delay(25);
+      const [a, b] = [...ws.values()];
+      expect((await a!.call('ringloop.publish', ['both', 'from a'])).result).to.equal(true);
+      expect((await b!.call('ringloop.publish', ['both', 'from b'])).result).to.equal(true);
+      nc.publish('ringloop.both', pack('from nats'));
+      for (const c of ws.values()) await c.waitFor(3);
+      await delay(300);
+      for (const c of ws.values()) expect(c.messages.map((m) => m.data).sort()).to.deep.equal(['from a', 'from b', 'from nats']);
+    } finally {
+      for (const c of ws.values()) c.close();
+      await nc.close();
+      srv.proc.kill('SIGTERM');
+      await srv.exited;
+      await ns.down();
+    }
+  });
+});

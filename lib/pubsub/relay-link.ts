@@ -42,7 +42,7 @@ export class RelayLink implements PubSubLink {
   }
 
   publish(topic: string, body: Buffer): void {
-    this.relay.publish(relayFrame(topic, body));
+    if (this.relay.hasPeers) this.relay.publish(relayFrame(topic, body));
   }
 
   close(): Promise<void> {

@@ -124,6 +124,11 @@ export class Relay {
     }
   }
 
+  /** Whether any peer is known (no frame is built for a lone reactor). */
+  get hasPeers(): boolean {
+    return this.links.size > 0;
+  }
+
   get peers(): string[] {
     return [...this.links.keys()];
   }
