@@ -24,6 +24,8 @@ import type { FanoutReport } from '../lib/load/fanout';
 const ROOT = path.resolve(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'ringloop.js');
 const SERVERS = path.join(__dirname, 'servers');
+/** The multi-reactor specs' probe plugin: `probe.pid` names the reactor process a connection reached. */
+const PROBE = path.join(ROOT, 'spec', 'fixtures', 'reactor-probe.js');
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
 const only = argv.includes('--only-nats') || argv.includes('--only-reactors');
@@ -163,10 +165,22 @@ async function natsRun(duration: number): Promise<Record<string, unknown>> {
 async function reactorsRun(duration: number): Promise<Array<Record<string, unknown>>> {
   const out: Array<Record<string, unknown>> = [];
   for (const n of [1, 2]) {
-    const s = await start(`ringloop --reactors ${n}`, [BIN, 'serve', '--port', '0', '--workers', '1', '--reactors', String(n)]);
+    const s = await start(`ringloop --reactors ${n}`, [BIN, 'serve', '--port', '0', '--workers', '1', '--reactors', String(n), '--plugin', 'demo', '--plugin', PROBE]);
     try {
-      const r = await load(['--url', `ws://127.0.0.1:${s.port}`, '--subscribers', '20', '--size', '64', '--rate', '2000', '--duration', String(duration), '--warmup', '1']);
-      out.push({ reactors: n, subscribers: 20, rate: 2000, p50: r.latency.p50, p99: r.latency.p99, deliveriesPerS: r.deliveriesPerS, missing: r.missing, outOfOrder: r.outOfOrder });
+      const r = await load(['--url', `ws://127.0.0.1:${s.port}`, '--subscribers', '20', '--size', '64', '--rate', '2000', '--duration', String(duration), '--warmup', '1', '--group-by', 'probe.pid']);
+      const g = r.groups!;
+      out.push({
+        reactors: n,
+        subscribers: 20,
+        rate: 2000,
+        p50: r.latency.p50,
+        p99: r.latency.p99,
+        sameReactor: { subscribers: g.same.subscribers, p50: g.same.p50, p99: g.same.p99 },
+        otherReactor: { subscribers: g.other.subscribers, p50: g.other.p50, p99: g.other.p99 },
+        addedAtP50Us: g.other.count > 0 && g.same.count > 0 ? Math.round((g.other.p50 - g.same.p50) * 1000) : null,
+        missing: r.missing,
+        outOfOrder: r.outOfOrder,
+      });
     } finally {
       await stop(s);
     }
@@ -224,7 +238,7 @@ async function main(): Promise<void> {
   console.table(rows.map(({ closed: _c, ...r }) => r));
   console.table(ratios);
   if (natsResult) console.log('nats', JSON.stringify(natsResult));
-  if (reactorsResult) console.table(reactorsResult);
+  if (reactorsResult) for (const r of reactorsResult) console.log('reactors', JSON.stringify(r));
   console.log(`wrote ${path.relative(ROOT, file)}`);
 }
 

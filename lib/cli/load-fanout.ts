@@ -23,6 +23,8 @@ p99, p99.9, max), and messages missing or out of order per subscriber.
   --duration S        measured seconds (default 5)
   --warmup S          seconds published before the measured window (default 1)
   --grace S           seconds to wait for stragglers before counting what is missing (default 1)
+  --group-by M        every connection calls method M once (e.g. one naming its reactor); latency is
+                      also reported for subscribers answering like the publisher and for the others
   --json              one JSON object on stdout instead of the table`;
 }
 
@@ -52,6 +54,7 @@ export function parseFanoutArgs(argv: string[]): { options: FanoutOptions; json:
         duration: { type: 'string' },
         warmup: { type: 'string' },
         grace: { type: 'string' },
+        'group-by': { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -75,6 +78,7 @@ export function parseFanoutArgs(argv: string[]): { options: FanoutOptions; json:
       durationS: num('duration', v.duration, 5, 0.1, 86400, false),
       warmupS: num('warmup', v.warmup, 1, 0, 3600, false),
       graceS: num('grace', v.grace, 1, 0, 600, false),
+      groupBy: v['group-by'],
     },
   };
 }

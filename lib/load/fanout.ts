@@ -33,6 +33,12 @@ export interface FanoutOptions {
   topic: string;
   /** Seconds to wait after the last publication for stragglers before counting what is missing. */
   graceS?: number;
+  /**
+   * A method every connection calls once (no params) at setup, e.g. one
+   * naming its reactor process: latency is also reported per group of
+   * subscribers with the same answer, `same` being the publisher's.
+   */
+  groupBy?: string;
 }
 
 export interface FanoutReport {
@@ -50,6 +56,8 @@ export interface FanoutReport {
   outOfOrder: number;
   /** Subscribers the server closed during the run, with their close codes. */
   closed: Record<string, number>;
+  /** With groupBy: latency of the subscribers that answered like the publisher (`same`) and of the others (`other`). */
+  groups?: { same: LatencySummary & { subscribers: number }; other: LatencySummary & { subscribers: number } };
 }
 
 /** Milliseconds since the epoch with sub-millisecond precision (comparable across processes). */
@@ -176,6 +184,10 @@ export async function runFanout(o: FanoutOptions): Promise<FanoutReport> {
   const dataAt = prefix.length + binHeaderLength(o.size);
   const msgLen = dataAt + o.size;
   const hist = buildHistogram();
+  const groupHist = [buildHistogram(), buildHistogram()];
+  const groupOf: string[] = [];
+  /** Per subscriber: 0 = same group as the publisher, 1 = other, -1 = no grouping. */
+  const side = new Int8Array(o.subscribers).fill(-1);
   /** Latency is recorded from the end of the warm-up to the end of the grace period; the rate counts the measured window only. */
   let measuring = false;
   let inWindow = false;
@@ -191,6 +203,7 @@ export async function runFanout(o: FanoutOptions): Promise<FanoutReport> {
     const c = new RawWs(subTarget);
     await c.ready;
     await c.call('ringloop.subscribe', [o.topic]);
+    if (o.groupBy !== undefined) groupOf.push(JSON.stringify((await c.call(o.groupBy, []))[3]));
     const idx = i;
     c.onPayload = (p) => {
       const now = nowMs();
@@ -207,7 +220,10 @@ export async function runFanout(o: FanoutOptions): Promise<FanoutReport> {
         received[idx]!++;
         if (inWindow) delivered++;
         if (measuring) {
-          hist.recordValue(Math.max(1, Math.round((now - sent) * 1000)));
+          const us = Math.max(1, Math.round((now - sent) * 1000));
+          hist.recordValue(us);
+          const g = side[idx]!;
+          if (g >= 0) groupHist[g]!.recordValue(us);
         }
       }
     };
@@ -216,6 +232,12 @@ export async function runFanout(o: FanoutOptions): Promise<FanoutReport> {
 
   const pub = new RawWs(pubTarget);
   await pub.ready;
+  let counts = [0, 0];
+  if (o.groupBy !== undefined) {
+    const mine = JSON.stringify((await pub.call(o.groupBy, []))[3]);
+    groupOf.forEach((g, i) => (side[i] = g === mine ? 0 : 1));
+    counts = [groupOf.filter((g) => g === mine).length, groupOf.filter((g) => g !== mine).length];
+  }
   const data = Buffer.alloc(o.size);
   const t0 = performance.now();
   const warmEnd = t0 + o.warmupS * 1000;
@@ -269,6 +291,9 @@ export async function runFanout(o: FanoutOptions): Promise<FanoutReport> {
     missing: gaps + tail,
     outOfOrder,
     closed,
+    ...(o.groupBy === undefined
+      ? {}
+      : { groups: { same: { ...summarize(groupHist[0]!), subscribers: counts[0]! }, other: { ...summarize(groupHist[1]!), subscribers: counts[1]! } } }),
   };
 }
 
@@ -282,5 +307,11 @@ export function formatFanout(r: FanoutReport): string {
     `missing        ${r.missing}`,
     `out of order   ${r.outOfOrder}`,
     `closed         ${Object.keys(r.closed).length === 0 ? 'none' : JSON.stringify(r.closed)}`,
+    ...(r.groups === undefined
+      ? []
+      : (['same', 'other'] as const).map((k) => {
+          const g = r.groups![k];
+          return `${k === 'same' ? 'same group' : 'other groups'}   ${g.subscribers} subscribers: p50 ${g.p50}  p90 ${g.p90}  p99 ${g.p99}  (${g.count})`;
+        })),
   ].join('\n');
 }
