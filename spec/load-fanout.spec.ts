@@ -20,6 +20,22 @@ describe('ringloop load --fanout', function () {
     }
   });
 
+  it('--group-by splits latency between subscribers answering like the publisher and the others', async () => {
+    let n = 0;
+    // Connections 1..4 are the subscribers, 5 the publisher: 2 and 4 answer "odd one out".
+    const srv = await startReactor({}, (r) => r.method('side', () => (++n % 2 === 0 ? 'b' : 'a')));
+    try {
+      const r = await runCli(['load', '--fanout', '--json', '--url', srv.url, '--subscribers', '4', '--rate', '200', '--duration', '0.3', '--warmup', '0.1', '--group-by', 'side'], {}, 15000);
+      expect(r.code, r.stderr).to.equal(0);
+      const g = (JSON.parse(r.stdout) as { groups: { same: { subscribers: number; count: number }; other: { subscribers: number; count: number } } }).groups;
+      expect([g.same.subscribers, g.other.subscribers]).to.deep.equal([2, 2]);
+      expect(g.same.count).to.be.above(0);
+      expect(g.other.count).to.be.above(0);
+    } finally {
+      await srv.close();
+    }
+  });
+
   it('counts what a server never delivers as missing', async () => {
     // A server whose publish delivers nothing to others: every publication is missing for every subscriber.
     const srv = await startReactor({}, (r) => r.pubsub.authorize(({ action }) => action === 'subscribe'));
