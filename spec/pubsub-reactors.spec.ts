@@ -101,6 +101,8 @@ describe('pub/sub with --reactors 2 and --nats', function () {
       for (const c of ws.values()) await c.waitFor(3);
       await delay(300);
       for (const c of ws.values()) expect(c.messages.map((m) => m.data).sort()).to.deep.equal(['from a', 'from b', 'from nats']);
+      // One 0/1 gauge for the server: 1 only while every reactor is connected (not the sum, 2).
+      expect((await httpGet(srv.port, '/metrics')).body).to.match(/^ringloop_nats_connected 1$/m);
     } finally {
       for (const c of ws.values()) c.close();
       await nc.close();
