@@ -14,6 +14,8 @@ interface Family {
 
 /** Gauges whose server-wide value is the worst reactor's, not the sum. */
 const MAX_GAUGES = new Set(['ringloop_event_loop_lag_seconds']);
+/** Gauges that hold for the server only if they hold for every reactor (pub/sub: each reactor has its own NATS connection). */
+const MIN_GAUGES = new Set(['ringloop_nats_connected']);
 
 const SUFFIXES = ['_bucket', '_sum', '_count', '_total'];
 
@@ -58,7 +60,7 @@ export class MetricsText {
       if (fam === undefined) this.families.set(name, (fam = { help: '', type: 'untyped', samples: new Map() }));
       const prev = fam.samples.get(key);
       if (prev === undefined) fam.samples.set(key, value);
-      else fam.samples.set(key, MAX_GAUGES.has(name) ? Math.max(prev, value) : prev + value);
+      else fam.samples.set(key, MAX_GAUGES.has(name) ? Math.max(prev, value) : MIN_GAUGES.has(name) ? Math.min(prev, value) : prev + value);
     }
     return this;
   }
