@@ -19,3 +19,6 @@ export { ErrorCode, CloseCode, RpcError, ConfigError, invalidParams, type RpcErr
 export { definePlugin, type Plugin } from './plugins/plugin';
 export { demoPlugin } from './plugins/demo';
 export { encodeRequest, encodeNotification, encodeResult, encodeError, decodeAny } from './protocol/codec';
+export { PubSub, type PubSubApi, type TopicAuthorizer, type TopicRequest, type TopicAction } from './pubsub/pubsub';
+export { isTopic, checkTopic } from './pubsub/topic';
+export { Relay, type RelayOptions, type RelayPeer } from './pubsub/relay';
