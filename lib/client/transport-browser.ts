@@ -1,0 +1,55 @@
+/** Browser transport: the native WebSocket (no headers: the token goes as `?token=`). */
+import { decodeAll } from './codec';
+import type { Transport, TransportFactory } from './transport';
+
+// The part of the DOM WebSocket used here (the project compiles without the DOM lib).
+interface NativeWebSocket {
+  binaryType: string;
+  readonly bufferedAmount: number;
+  onopen: (() => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: (() => void) | null;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+}
+type NativeWebSocketCtor = new (url: string) => NativeWebSocket;
+
+export const browserTransport: TransportFactory = (url, o, ev): Transport => {
+  const Ctor = (globalThis as { WebSocket?: NativeWebSocketCtor }).WebSocket;
+  if (typeof Ctor !== 'function') throw new Error('this environment has no WebSocket');
+  const target = new URL(url.href);
+  if (o.token !== undefined) target.searchParams.set('token', o.token);
+  const ws = new Ctor(target.href);
+  ws.binaryType = 'arraybuffer';
+  let closed = false;
+  const finish = (code: number, reason: string): void => {
+    if (closed) return;
+    closed = true;
+    ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+    ev.close(code, reason);
+  };
+  ws.onopen = () => ev.open();
+  ws.onmessage = (e) => {
+    if (!(e.data instanceof ArrayBuffer)) return ws.close(1003, 'text frame');
+    if (e.data.byteLength > o.maxMessageBytes) return ws.close(1009, 'message too big');
+    let messages: unknown[];
+    try {
+      messages = decodeAll(new Uint8Array(e.data));
+    } catch {
+      return ws.close(1007, 'invalid MessagePack from server');
+    }
+    ev.messages(messages);
+  };
+  ws.onclose = (e) => finish(e.code, e.reason);
+  return {
+    send: (bytes) => ws.send(bytes),
+    buffered: () => ws.bufferedAmount,
+    // Browsers accept only 1000 and 3000-4999 from a page.
+    close: (code, reason) => ws.close(code === 1000 || (code >= 3000 && code <= 4999) ? code : 1000, reason),
+    terminate: () => {
+      ws.close(4000, 'server unresponsive');
+      finish(1006, 'server unresponsive');
+    },
+  };
+};
