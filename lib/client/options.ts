@@ -30,6 +30,8 @@ export interface ClientOptions {
   maxBufferedBytes?: number;
   /** Node WebSocket: ping interval (ms); a server that answers neither ping nor anything else within one interval is dropped and replaced. 0 = off. Default 15000. */
   pingInterval?: number;
+  /** A connection attempt not open within this many ms is abandoned (and retried per `reconnect`). Default 10000. */
+  connectTimeout?: number;
   /** Node only: TLS options for wss:// and tls:// (ca, rejectUnauthorized, servername, ...). */
   tls?: Record<string, unknown>;
 }
@@ -43,10 +45,11 @@ export interface ResolvedOptions {
   maxMessageBytes: number;
   maxBufferedBytes: number;
   pingInterval: number;
+  connectTimeout: number;
   tls: Record<string, unknown> | undefined;
 }
 
-const KNOWN = new Set(['token', 'timeout', 'reconnect', 'maxQueued', 'maxInFlight', 'maxMessageBytes', 'maxBufferedBytes', 'pingInterval', 'tls']);
+const KNOWN = new Set(['token', 'timeout', 'reconnect', 'maxQueued', 'maxInFlight', 'maxMessageBytes', 'maxBufferedBytes', 'pingInterval', 'connectTimeout', 'tls']);
 const RECONNECT_KNOWN = new Set(['initialDelay', 'maxDelay', 'factor', 'jitter', 'maxAttempts']);
 
 function num(where: string, v: unknown, def: number, min: number, max: number, integer = false): number {
@@ -90,6 +93,7 @@ export function resolveOptions(o: ClientOptions | undefined): ResolvedOptions {
     maxMessageBytes: num('maxMessageBytes', o.maxMessageBytes, 1024 * 1024, 64, 2 ** 31 - 1, true),
     maxBufferedBytes: num('maxBufferedBytes', o.maxBufferedBytes, 4 * 1024 * 1024, 0, 2 ** 40, true),
     pingInterval: num('pingInterval', o.pingInterval, 15000, 0, 2 ** 31 - 1),
+    connectTimeout: num('connectTimeout', o.connectTimeout, 10000, 1, 2 ** 31 - 1),
     tls: o.tls,
   };
 }

@@ -23,13 +23,21 @@ export const browserTransport: TransportFactory = (url, o, ev): Transport => {
   const ws = new Ctor(target.href);
   ws.binaryType = 'arraybuffer';
   let closed = false;
+  const connectTimer = setTimeout(() => {
+    ws.close(1000);
+    finish(1006, `not connected within ${o.connectTimeout} ms`);
+  }, o.connectTimeout);
   const finish = (code: number, reason: string): void => {
+    clearTimeout(connectTimer);
     if (closed) return;
     closed = true;
     ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
     ev.close(code, reason);
   };
-  ws.onopen = () => ev.open();
+  ws.onopen = () => {
+    clearTimeout(connectTimer);
+    ev.open();
+  };
   ws.onmessage = (e) => {
     if (!(e.data instanceof ArrayBuffer)) return ws.close(1003, 'text frame');
     if (e.data.byteLength > o.maxMessageBytes) return ws.close(1009, 'message too big');

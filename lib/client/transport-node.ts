@@ -8,7 +8,7 @@ import type { Transport, TransportEvents, TransportFactory, TransportOptions } f
 function wsTransport(url: URL, o: TransportOptions, ev: TransportEvents): Transport {
   const headers: Record<string, string> = {};
   if (o.token !== undefined) headers.authorization = `Bearer ${o.token}`;
-  const ws = new WebSocket(url, { headers, perMessageDeflate: false, maxPayload: o.maxMessageBytes, ...(o.tls ?? {}) });
+  const ws = new WebSocket(url, { headers, perMessageDeflate: false, maxPayload: o.maxMessageBytes, handshakeTimeout: o.connectTimeout, ...(o.tls ?? {}) });
   let closed = false;
   let alive = true;
   let pinger: ReturnType<typeof setInterval> | undefined;
@@ -71,10 +71,18 @@ function tcpTransport(url: URL, o: TransportOptions, ev: TransportEvents): Trans
       : net.connect({ host, port });
   socket.setNoDelay(true);
   socket.setKeepAlive(true, 15000);
+  const connectTimer = setTimeout(() => {
+    failure = `not connected within ${o.connectTimeout} ms`;
+    closeCode = 1006;
+    socket.destroy();
+  }, o.connectTimeout);
   const decoder = new StreamDecoder(o.maxMessageBytes);
   let failure = '';
   let closeCode = 1000;
-  socket.once(url.protocol === 'tls:' ? 'secureConnect' : 'connect', () => ev.open());
+  socket.once(url.protocol === 'tls:' ? 'secureConnect' : 'connect', () => {
+    clearTimeout(connectTimer);
+    ev.open();
+  });
   socket.on('data', (chunk: Buffer) => {
     let messages: unknown[];
     try {
@@ -90,7 +98,10 @@ function tcpTransport(url: URL, o: TransportOptions, ev: TransportEvents): Trans
     failure = e.message;
     closeCode = 1006;
   });
-  socket.on('close', () => ev.close(closeCode, failure));
+  socket.on('close', () => {
+    clearTimeout(connectTimer);
+    ev.close(closeCode, failure);
+  });
   return {
     send: (bytes) => void socket.write(bytes),
     buffered: () => socket.writableLength,

@@ -25,6 +25,8 @@ export interface TransportOptions {
   maxMessageBytes: number;
   /** Node WebSocket only: ping this often (ms) and drop a server that has not answered since the last one; 0 = off. */
   pingInterval: number;
+  /** An attempt not open within this many ms is abandoned (close 1006). */
+  connectTimeout: number;
   /** Node only: extra options for tls.connect / wss (ca, rejectUnauthorized, servername...). */
   tls?: Record<string, unknown>;
 }
