@@ -50,7 +50,7 @@ interface Op {
   resent: boolean;
   /** Handed to a socket (so it may have run if the connection then drops). */
   flushed: boolean;
-  sentAt: number;
+  receivedAtSend: number;
   conn: Conn | null;
   timer: ReturnType<typeof setTimeout> | undefined;
   signal: AbortSignal | undefined;
@@ -70,7 +70,8 @@ export class Conn {
   readonly inflight = new Map<number, Op>();
   out: Op[] = [];
   flushScheduled = false;
-  lastReceived = 0;
+  /** WebSocket messages (TCP reads) received: a call timing out with this unchanged since it was sent heard nothing at all. */
+  received = 0;
   probing = false;
 }
 
@@ -234,7 +235,7 @@ export class RingloopClient {
 
   private newOp(bytes: Uint8Array, resolve: (v: unknown) => void, reject: (e: RingloopError) => void): Op {
     const msgid = bytes.length > 5 ? readMsgid(bytes) : -1;
-    return { msgid, bytes, resolve, reject, done: false, resent: false, flushed: false, sentAt: 0, conn: null, timer: undefined, signal: undefined, onAbort: undefined, queued: false };
+    return { msgid, bytes, resolve, reject, done: false, resent: false, flushed: false, receivedAtSend: 0, conn: null, timer: undefined, signal: undefined, onAbort: undefined, queued: false };
   }
 
   private submit(op: Op): void {
@@ -261,7 +262,7 @@ export class RingloopClient {
   /** Puts op on conn's next flush (one WebSocket message per tick, split at maxMessageBytes). */
   private send(conn: Conn, op: Op): void {
     op.conn = conn;
-    op.sentAt = Date.now();
+    op.receivedAtSend = conn.received;
     if (op.msgid >= 0) {
       if (conn.inflight.has(op.msgid)) {
         // msgid wrapped onto a call still unanswered here: take a fresh one
@@ -383,7 +384,7 @@ export class RingloopClient {
     const conn = op.conn;
     this.fail(op, clientError(ClientErrorCode.CLIENT_TIMEOUT, `${method}: no answer within ${timeout} ms`));
     // Nothing heard on this connection since the call went out: make sure the server is still there.
-    if (conn && conn.open && op.flushed && conn.lastReceived < op.sentAt) this.probe(conn);
+    if (conn && conn.open && op.flushed && conn.received === op.receivedAtSend) this.probe(conn);
   }
 
   /** Any answer (even METHOD_NOT_FOUND from an older server) proves the server alive; none within 5 s drops the connection. */
@@ -403,7 +404,7 @@ export class RingloopClient {
   // ---- receiving ----
 
   private received(conn: Conn, messages: unknown[]): void {
-    conn.lastReceived = Date.now();
+    conn.received++;
     for (const m of messages) {
       if (!Array.isArray(m)) continue;
       if (m[0] === 1 && m.length === 4) this.response(conn, m[1], m[2], m[3]);
@@ -466,7 +467,6 @@ export class RingloopClient {
         open: () => {
           opened = true;
           conn.open = true;
-          conn.lastReceived = Date.now();
           this.opened_(conn);
         },
         messages: (ms) => this.received(conn, ms),
