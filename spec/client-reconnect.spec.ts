@@ -3,6 +3,20 @@ import { expect } from 'chai';
 import { connect, RingloopError, type RingloopClient } from '../lib/client';
 import { startCli, delay } from './helpers/client';
 import { ScriptServer } from './helpers/script-server';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
 
 async function until(cond: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
@@ -216,6 +230,76 @@ describe('client pub/sub (scripted server, CONTRACT.md semantics)', () => {
       expect(told).to.equal(false);
     } finally {
       await c.close();
+    }
+  });
+});
+
+describe('client across a real graceful shutdown (SIGTERM, another instance behind HAProxy)', function () {
+  this.timeout(30000);
+
+  it('loses no call: goaway moves new calls to the other instance, SHUTTING_DOWN answers are resent', async () => {
+    const a = await startCli(['serve', '--port', '0', '--workers', '1']);
+    const b = await startCli(['serve', '--port', '0', '--workers', '1']);
+    const front = await freePort();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringloop-haproxy-'));
+    const cfg = path.join(dir, 'haproxy.cfg');
+    fs.writeFileSync(
+      cfg,
+      [
+        'defaults',
+        '  mode http',
+        '  timeout connect 1s',
+        '  timeout client 30s',
+        '  timeout server 30s',
+        '  timeout tunnel 30s',
+        '  retries 3',
+        '  option redispatch',
+        `frontend fe`,
+        `  bind 127.0.0.1:${front}`,
+        '  default_backend be',
+        'backend be',
+        '  balance first',
+        '  option httpchk',
+        '  http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host localhost',
+        `  server a 127.0.0.1:${a.port} check inter 200ms fall 1 rise 1`,
+        `  server b 127.0.0.1:${b.port} check inter 200ms fall 1 rise 1`,
+        '',
+      ].join('\n'),
+    );
+    const proxy = spawn('haproxy', ['-f', cfg, '-db'], { stdio: 'ignore' });
+    const c = connect(`ws://127.0.0.1:${front}`, { reconnect: { initialDelay: 20, maxDelay: 100 } });
+    try {
+      await until(() => c.isOpen);
+      expect(a.logs.length).to.be.greaterThan(0);
+      let goaway = '';
+      c.on('goaway', (i) => (goaway = i.reason));
+      const results: Array<Promise<unknown>> = [];
+      let stop = false;
+      const load = (async () => {
+        for (let i = 0; !stop; i++) {
+          for (let k = 0; k < 8; k++) results.push(c.call('echo', [i * 8 + k]));
+          results.push(c.call('sleep', [20]));
+          await delay(2);
+        }
+      })();
+      await delay(200);
+      a.proc.kill('SIGTERM'); // 'balance first': the client is on a
+      expect((await a.exited).code).to.equal(0);
+      await delay(200);
+      stop = true;
+      await load;
+      const settled = await Promise.allSettled(results);
+      const failed = settled.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => String((r.reason as Error).message));
+      expect(failed).to.deep.equal([]);
+      expect(goaway).to.equal('shutdown');
+      expect(results.length).to.be.greaterThan(300);
+      expect(await c.call('echo', ['on b'])).to.equal('on b');
+    } finally {
+      await c.close();
+      proxy.kill('SIGKILL');
+      a.proc.kill('SIGKILL');
+      b.proc.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });
