@@ -125,7 +125,18 @@ describe('client goaway handover (scripted server)', () => {
     expect(goaways).to.deep.equal(['restart']);
   });
 
-  it('resends once, on the new connection, a call answered SHUTTING_DOWN, and one left unanswered by a 1001 close: zero failures', async () => {
+  it('resends once, on a new connection, calls answered SHUTTING_DOWN (sent before the goaway arrived): zero failures', async () => {
+    s.refuseAfterGoaway = true;
+    const old = s.conns[0];
+    old.goneAway = true; // the server refuses, its goaway notification not yet sent
+    const results = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => c.call('echo', [i])));
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message))).to.deep.equal([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(old.messages).to.deep.equal([10]); // all were refused there first
+    expect(s.conns.length).to.equal(2);
+    expect(s.conns[1].messages).to.deep.equal([10]); // and resent together on the new one
+  });
+
+  it('under load across a goaway (shutdown): SHUTTING_DOWN answers and a 1001 close lose no call', async () => {
     s.refuseAfterGoaway = true;
     s.closeWhenIdle = true;
     const old = s.conns[0];
@@ -140,7 +151,6 @@ describe('client goaway handover (scripted server)', () => {
     })();
     await delay(50);
     s.goaway(old, 'shutdown');
-    // What crosses the goaway on the wire is answered SHUTTING_DOWN and resent.
     await delay(100);
     stop = true;
     await load;
