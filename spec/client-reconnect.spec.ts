@@ -247,53 +247,65 @@ describe('client pub/sub (scripted server, CONTRACT.md semantics)', () => {
 describe('client across a real graceful shutdown (SIGTERM, another instance behind HAProxy)', function () {
   this.timeout(30000);
 
-  it('loses no call: goaway moves new calls to the other instance, SHUTTING_DOWN answers are resent', async () => {
-    const a = await startCli(['serve', '--port', '0', '--workers', '1']);
-    const b = await startCli(['serve', '--port', '0', '--workers', '1']);
-    const front = await freePort();
+  it('loses no call over WebSocket or TCP: goaway moves new calls to the other instance, SHUTTING_DOWN answers are resent', async () => {
+    const [aTcp, bTcp, front, frontTcp] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const a = await startCli(['serve', '--port', '0', '--tcp-port', String(aTcp), '--workers', '1']);
+    const b = await startCli(['serve', '--port', '0', '--tcp-port', String(bTcp), '--workers', '1']);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringloop-haproxy-'));
     const cfg = path.join(dir, 'haproxy.cfg');
     fs.writeFileSync(
       cfg,
       [
         'defaults',
-        '  mode http',
         '  timeout connect 1s',
         '  timeout client 30s',
         '  timeout server 30s',
         '  timeout tunnel 30s',
         '  retries 3',
         '  option redispatch',
-        `frontend fe`,
+        'frontend ws',
+        '  mode http',
         `  bind 127.0.0.1:${front}`,
-        '  default_backend be',
-        'backend be',
+        '  default_backend ws',
+        'backend ws',
+        '  mode http',
         '  balance first',
         '  option httpchk',
         '  http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host localhost',
         `  server a 127.0.0.1:${a.port} check inter 200ms fall 1 rise 1`,
         `  server b 127.0.0.1:${b.port} check inter 200ms fall 1 rise 1`,
+        'frontend tcp',
+        '  mode tcp',
+        `  bind 127.0.0.1:${frontTcp}`,
+        '  default_backend tcp',
+        'backend tcp',
+        '  mode tcp',
+        '  balance first',
+        `  server a 127.0.0.1:${aTcp} check inter 200ms fall 1 rise 1`,
+        `  server b 127.0.0.1:${bTcp} check inter 200ms fall 1 rise 1`,
         '',
       ].join('\n'),
     );
     const proxy = spawn('haproxy', ['-f', cfg, '-db'], { stdio: 'ignore' });
-    const c = connect(`ws://127.0.0.1:${front}`, { reconnect: { initialDelay: 20, maxDelay: 100 } });
+    const opts = { reconnect: { initialDelay: 20, maxDelay: 100 } };
+    const clients = [connect(`ws://127.0.0.1:${front}`, opts), connect(`tcp://127.0.0.1:${frontTcp}`, opts)];
     try {
-      await until(() => c.isOpen);
-      expect(a.logs.length).to.be.greaterThan(0);
-      let goaway = '';
-      c.on('goaway', (i) => (goaway = i.reason));
+      await until(() => clients.every((c) => c.isOpen));
+      const goaways: string[] = [];
+      for (const c of clients) c.on('goaway', (i) => goaways.push(i.reason));
       const results: Array<Promise<unknown>> = [];
       let stop = false;
       const load = (async () => {
         for (let i = 0; !stop; i++) {
-          for (let k = 0; k < 8; k++) results.push(c.call('echo', [i * 8 + k]));
-          results.push(c.call('sleep', [20]));
+          for (const c of clients) {
+            for (let k = 0; k < 4; k++) results.push(c.call('echo', [i * 4 + k]));
+            results.push(c.call('sleep', [20]));
+          }
           await delay(2);
         }
       })();
       await delay(200);
-      a.proc.kill('SIGTERM'); // 'balance first': the client is on a
+      a.proc.kill('SIGTERM'); // 'balance first': both clients are on a
       expect((await a.exited).code).to.equal(0);
       await delay(200);
       stop = true;
@@ -301,11 +313,11 @@ describe('client across a real graceful shutdown (SIGTERM, another instance behi
       const settled = await Promise.allSettled(results);
       const failed = settled.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => String((r.reason as Error).message));
       expect(failed).to.deep.equal([]);
-      expect(goaway).to.equal('shutdown');
+      expect(goaways).to.deep.equal(['shutdown', 'shutdown']);
       expect(results.length).to.be.greaterThan(300);
-      expect(await c.call('echo', ['on b'])).to.equal('on b');
+      for (const c of clients) expect(await c.call('echo', ['on b'])).to.equal('on b');
     } finally {
-      await c.close();
+      await Promise.all(clients.map((c) => c.close()));
       proxy.kill('SIGKILL');
       a.proc.kill('SIGKILL');
       b.proc.kill('SIGKILL');

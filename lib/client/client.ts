@@ -92,12 +92,15 @@ export class RingloopClient {
   private lostConnection = false;
   private readonly subs: Subscriptions;
   private readonly closeWaiters: Array<() => void> = [];
+  /** tcp:// or tls:// (no WebSocket close codes). */
+  private readonly stream: boolean;
 
   constructor(
     readonly url: URL,
     private readonly opts: ResolvedOptions,
     private readonly factory: TransportFactory,
   ) {
+    this.stream = url.protocol === 'tcp:' || url.protocol === 'tls:';
     this.subs = new Subscriptions({
       call: (m, p) => this.call(m, p),
       callOn: (conn, m, p) => this.callOn(conn, m, p),
@@ -299,8 +302,8 @@ export class RingloopClient {
           at += ops[k].bytes.length;
         }
       }
-      for (let k = i; k < j; k++) ops[k].flushed = true;
-      conn.transport.send(frame);
+      // Not taken (the socket is closing): left unflushed, so the close handler resends them.
+      if (conn.transport.send(frame)) for (let k = i; k < j; k++) ops[k].flushed = true;
       i = j;
     }
   }
@@ -474,7 +477,7 @@ export class RingloopClient {
       });
     } catch (e) {
       // A transport that cannot even start (bad TLS options...): same as a failed attempt.
-      conn.transport = { send: noop, buffered: () => 0, close: noop, terminate: noop };
+      conn.transport = { send: () => false, buffered: () => 0, close: noop, terminate: noop };
       queueMicrotask(() => this.closed(conn, 1006, (e as Error).message, false));
     }
   }
@@ -519,11 +522,13 @@ export class RingloopClient {
     conn.open = false;
     this.draining.delete(conn);
     // Not yet flushed: never left. 1001: the server answers all it ran before closing, so the rest never ran.
+    // TCP has no close codes: a server's clean close after goaway is its 1001.
+    const notRun = code === 1001 || (conn.draining && code === 1000 && this.stream);
     const again: Op[] = [];
     for (const op of [...conn.inflight.values(), ...conn.out.filter((o) => o.msgid < 0)]) {
       if (op.done) continue;
       if (op.msgid >= 0) conn.inflight.delete(op.msgid);
-      if (!this.closedWith && (!op.flushed || (code === 1001 && !op.resent))) {
+      if (!this.closedWith && (!op.flushed || (notRun && !op.resent))) {
         if (op.flushed) op.resent = true;
         op.flushed = false;
         op.conn = null;

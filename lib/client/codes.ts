@@ -10,7 +10,7 @@ export const ClientErrorCode = {
   CLIENT_TIMEOUT: 'CLIENT_TIMEOUT',
   /** The call's AbortSignal fired before the answer (the server may still run it). */
   ABORTED: 'ABORTED',
-  /** More calls waiting to be sent than `maxQueued` (or the socket's send buffer over `maxBufferedBytes`). */
+  /** `maxQueued` calls and notifications already wait to be sent (disconnected, `maxInFlight` reached, or the socket over `maxBufferedBytes`). */
   QUEUE_FULL: 'QUEUE_FULL',
   /** `close()` was called, or the client was closed before the call could be answered. */
   CLIENT_CLOSED: 'CLIENT_CLOSED',

@@ -26,7 +26,7 @@ export interface ClientOptions {
   maxInFlight?: number;
   /** Largest message sent or received (the server's --max-payload). Default 1 MiB. */
   maxMessageBytes?: number;
-  /** Bytes the socket may hold unsent before notify() fails with QUEUE_FULL and calls wait. Default 4 MiB. */
+  /** Bytes the socket may hold unsent; beyond, calls and notifications wait in the queue (bounded by maxQueued). Default 4 MiB. */
   maxBufferedBytes?: number;
   /** Node WebSocket: ping interval (ms); a server that answers neither ping nor anything else within one interval is dropped and replaced. 0 = off. Default 15000. */
   pingInterval?: number;

@@ -5,6 +5,7 @@ import type { Transport, TransportFactory } from './transport';
 // The part of the DOM WebSocket used here (the project compiles without the DOM lib).
 interface NativeWebSocket {
   binaryType: string;
+  readonly readyState: number;
   readonly bufferedAmount: number;
   onopen: (() => void) | null;
   onmessage: ((ev: { data: unknown }) => void) | null;
@@ -38,20 +39,29 @@ export const browserTransport: TransportFactory = (url, o, ev): Transport => {
     clearTimeout(connectTimer);
     ev.open();
   };
+  // A page may only send 1000 or 3000-4999: the code is the client's to report, the server sees 1000.
+  const fail = (code: number, reason: string): void => {
+    ws.close(1000, reason);
+    finish(code, reason);
+  };
   ws.onmessage = (e) => {
-    if (!(e.data instanceof ArrayBuffer)) return ws.close(1003, 'text frame');
-    if (e.data.byteLength > o.maxMessageBytes) return ws.close(1009, 'message too big');
+    if (!(e.data instanceof ArrayBuffer)) return fail(1003, 'text frame from server');
+    if (e.data.byteLength > o.maxMessageBytes) return fail(1009, 'message from server over maxMessageBytes');
     let messages: unknown[];
     try {
       messages = decodeAll(new Uint8Array(e.data));
     } catch {
-      return ws.close(1007, 'invalid MessagePack from server');
+      return fail(1007, 'invalid MessagePack from server');
     }
     ev.messages(messages);
   };
   ws.onclose = (e) => finish(e.code, e.reason);
   return {
-    send: (bytes) => ws.send(bytes),
+    send: (bytes) => {
+      if (ws.readyState !== 1) return false;
+      ws.send(bytes);
+      return true;
+    },
     buffered: () => ws.bufferedAmount,
     // Browsers accept only 1000 and 3000-4999 from a page.
     close: (code, reason) => ws.close(code === 1000 || (code >= 3000 && code <= 4999) ? code : 1000, reason),

@@ -55,7 +55,11 @@ function wsTransport(url: URL, o: TransportOptions, ev: TransportEvents): Transp
     ev.close(code, reason.length > 0 ? reason.toString() : failure);
   });
   return {
-    send: (bytes) => ws.send(bytes, { binary: true }),
+    send: (bytes) => {
+      if (ws.readyState !== ws.OPEN) return false;
+      ws.send(bytes, { binary: true });
+      return true;
+    },
     buffered: () => ws.bufferedAmount,
     close: (code, reason) => ws.close(code, reason),
     terminate: () => ws.terminate(),
@@ -103,7 +107,11 @@ function tcpTransport(url: URL, o: TransportOptions, ev: TransportEvents): Trans
     ev.close(closeCode, failure);
   });
   return {
-    send: (bytes) => void socket.write(bytes),
+    send: (bytes) => {
+      if (!socket.writable) return false;
+      socket.write(bytes);
+      return true;
+    },
     buffered: () => socket.writableLength,
     close: (code) => {
       closeCode = code;

@@ -11,7 +11,8 @@ export interface TransportEvents {
 }
 
 export interface Transport {
-  send(bytes: Uint8Array): void;
+  /** False when the socket no longer takes data (closing): the bytes did not leave. */
+  send(bytes: Uint8Array): boolean;
   /** Bytes handed to the socket and not yet sent. */
   buffered(): number;
   close(code: number, reason: string): void;
