@@ -9,6 +9,29 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
+/** SIGSTOP a supervisor and its reactor processes. */
+function freeze(pid: number): void {
+  const children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  for (const p of [pid, ...children]) process.kill(p, 'SIGSTOP');
+}
+
+/** SIGKILL a supervisor's reactor processes, then the supervisor. */
+function killTree(pid: number): void {
+  let children: number[] = [];
+  try {
+    children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return; // already gone
+  }
+  for (const p of [...children, pid]) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const srv = net.createServer().listen(0, '127.0.0.1', () => {
@@ -43,10 +66,10 @@ describe('client reconnect (real server process)', function () {
       const inflight = c.call('sleep', [5000]);
       await delay(50);
       // Frozen first (the client notices by ping and closes its side), then killed: the port is free at once.
-      first.proc.kill('SIGSTOP');
+      freeze(first.proc.pid!);
       const e = (await inflight.catch((x: unknown) => x)) as RingloopError;
       expect(e.code).to.equal('DISCONNECTED');
-      first.proc.kill('SIGKILL');
+      killTree(first.proc.pid!);
       await first.exited;
       const queued = [c.call('echo', ['q1']), c.call('add', [1, 2])];
       second = await startCli(['serve', '--port', String(port), '--workers', '1']);
@@ -316,6 +339,119 @@ describe('client across a real graceful shutdown (SIGTERM, another instance behi
       expect(goaways).to.deep.equal(['shutdown', 'shutdown']);
       expect(results.length).to.be.greaterThan(300);
       for (const c of clients) expect(await c.call('echo', ['on b'])).to.equal('on b');
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+      proxy.kill('SIGKILL');
+      a.proc.kill('SIGKILL');
+      b.proc.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('client across hot restarts (SIGHUP) and a rolling restart behind HAProxy', function () {
+  this.timeout(40000);
+
+  /** Calls from every client, several per tick plus slow ones, until stop() resolves with what failed. */
+  function driveLoad(clients: RingloopClient[]): { count: () => number; stop: () => Promise<string[]> } {
+    const results: Array<Promise<unknown>> = [];
+    let stop = false;
+    const load = (async () => {
+      for (let i = 0; !stop; i++) {
+        for (const c of clients) {
+          for (let k = 0; k < 4; k++) results.push(c.call('echo', [i * 4 + k]));
+          results.push(c.call('sleep', [20]));
+        }
+        await delay(2);
+      }
+    })();
+    return {
+      count: () => results.length,
+      stop: async () => {
+        stop = true;
+        await load;
+        const settled = await Promise.allSettled(results);
+        return settled.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => String((r.reason as Error).message));
+      },
+    };
+  }
+
+  it('SIGHUP twice under load, 2 reactors, WebSocket and TCP: no call fails, goaway restart is followed', async () => {
+    const tcpPort = await freePort();
+    const srv = await startCli(['serve', '--port', '0', '--tcp-port', String(tcpPort), '--reactors', '2', '--workers', '2']);
+    const opts = { reconnect: { initialDelay: 20, maxDelay: 100 } };
+    const clients = [connect(srv.url, opts), connect(srv.url, opts), connect(`tcp://127.0.0.1:${tcpPort}`, opts)];
+    const goaways: string[] = [];
+    for (const c of clients) c.on('goaway', (i) => goaways.push(i.reason));
+    try {
+      await Promise.all(clients.map((c) => c.opened()));
+      const load = driveLoad(clients);
+      for (let n = 1; n <= 2; n++) {
+        await delay(200);
+        srv.proc.kill('SIGHUP');
+        await until(() => srv.logs.filter((l) => l.msg === 'reload complete').length === n, 15000);
+      }
+      await delay(300);
+      const failed = await load.stop();
+      expect(failed).to.deep.equal([]);
+      expect(load.count()).to.be.greaterThan(300);
+      expect(goaways.length).to.be.at.least(6); // each client, each reload
+      expect(new Set(goaways)).to.deep.equal(new Set(['restart']));
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+      srv.proc.kill('SIGKILL');
+    }
+  });
+
+  it('a rolling restart of two instances behind HAProxy (a stops and comes back, then b): no call fails', async () => {
+    const front = await freePort();
+    let a = await startCli(['serve', '--port', '0', '--workers', '1']);
+    const aPort = a.port;
+    const b = await startCli(['serve', '--port', '0', '--workers', '1']);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringloop-haproxy-'));
+    const cfg = path.join(dir, 'haproxy.cfg');
+    fs.writeFileSync(
+      cfg,
+      [
+        'defaults',
+        '  mode http',
+        '  timeout connect 1s',
+        '  timeout client 30s',
+        '  timeout server 30s',
+        '  timeout tunnel 30s',
+        '  retries 3',
+        '  option redispatch',
+        'frontend fe',
+        `  bind 127.0.0.1:${front}`,
+        '  default_backend be',
+        'backend be',
+        '  balance first',
+        '  option httpchk',
+        '  http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host localhost',
+        `  server a 127.0.0.1:${aPort} check inter 100ms fall 1 rise 1`,
+        `  server b 127.0.0.1:${b.port} check inter 100ms fall 1 rise 1`,
+        '',
+      ].join('\n'),
+    );
+    const proxy = spawn('haproxy', ['-f', cfg, '-db'], { stdio: 'ignore' });
+    const clients = [0, 1, 2].map(() => connect(`ws://127.0.0.1:${front}`, { reconnect: { initialDelay: 20, maxDelay: 100 } }));
+    const goaways: string[] = [];
+    for (const c of clients) c.on('goaway', (i) => goaways.push(i.reason));
+    try {
+      await until(() => clients.every((c) => c.isOpen));
+      const load = driveLoad(clients);
+      await delay(200);
+      a.proc.kill('SIGTERM'); // everyone moves to b
+      await a.exited;
+      a = await startCli(['serve', '--port', String(aPort), '--workers', '1']); // a is back (HAProxy sees it within ~100 ms)
+      await delay(400);
+      b.proc.kill('SIGTERM'); // everyone moves back to a
+      await b.exited;
+      await delay(200);
+      const failed = await load.stop();
+      expect(failed).to.deep.equal([]);
+      expect(goaways).to.deep.equal(Array(6).fill('shutdown'));
+      for (const c of clients) expect(await c.call('echo', ['on a again'])).to.equal('on a again');
     } finally {
       await Promise.all(clients.map((c) => c.close()));
       proxy.kill('SIGKILL');

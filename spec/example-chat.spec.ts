@@ -5,11 +5,26 @@
  */
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import type { Browser } from 'playwright-core';
 import { connect } from '../lib/client';
 import { ROOT, startCli, delay } from './helpers/client';
 import { launchChromium } from './helpers/browser';
+
+function children(pid: number): number[] {
+  return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+}
+
+/** SIGSTOP a supervisor and its reactor processes. */
+function freeze(pid: number): void {
+  for (const p of [pid, ...children(pid)]) process.kill(p, 'SIGSTOP');
+}
+
+/** SIGKILL a supervisor's reactor processes, then the supervisor. */
+function killTree(pid: number): void {
+  for (const p of [...children(pid), pid]) process.kill(p, 'SIGKILL');
+}
 
 function startChat(): Promise<{ proc: ChildProcess; url: string; ws: number }> {
   const proc = spawn(process.execPath, [path.join(ROOT, 'examples', 'chat', 'serve.js'), '--port', '0', '--http-port', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -83,9 +98,9 @@ describe('client pub/sub against a real server', function () {
       const bad = await c.subscribe('bad topic!', () => undefined).catch((e: { code: string }) => e.code);
       expect(bad).to.equal('INVALID_PARAMS');
       const resubscribed = new Promise<string[]>((resolve) => c.on('resubscribed', (i) => resolve(i.topics)));
-      first.proc.kill('SIGSTOP'); // frozen: both clients drop it by ping, so the port is free once it is killed
+      freeze(first.proc.pid!); // frozen: both clients drop it by ping, so the port is free once it is killed
       await delay(600);
-      first.proc.kill('SIGKILL');
+      killTree(first.proc.pid!);
       await first.exited;
       second = await startCli(['serve', '--port', String(first.port), '--workers', '1']);
       expect(await resubscribed).to.deep.equal(['news.today']);

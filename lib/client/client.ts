@@ -59,6 +59,8 @@ interface Op {
   queued: boolean;
   /** What answered it (for subscriptions). */
   answeredOn?: Conn;
+  /** Runs as the answer is read, before later messages of the same read (a promise would run after them). */
+  onResult?: (conn: Conn) => void;
 }
 
 /** One transport connection and what is in flight on it. */
@@ -103,8 +105,8 @@ export class RingloopClient {
     this.stream = url.protocol === 'tcp:' || url.protocol === 'tls:';
     this.subs = new Subscriptions({
       call: (m, p) => this.call(m, p),
-      callOn: (conn, m, p) => this.callOn(conn, m, p),
-      callTracked: (m, p) => this.callTracked(m, p),
+      callOn: (conn, m, p, onResult) => this.callOn(conn, m, p, this.opts.timeout, onResult),
+      callTracked: (m, p, onResult) => this.callTracked(m, p, onResult),
       current: () => this.current,
     });
     this.openConnection();
@@ -336,23 +338,25 @@ export class RingloopClient {
     }
   }
 
-  private callTracked(method: string, params: unknown[]): Promise<{ result: unknown; conn: Conn | undefined }> {
+  private callTracked(method: string, params: unknown[], onResult?: (conn: Conn) => void): Promise<{ result: unknown; conn: Conn | undefined }> {
     return new Promise((resolve, reject) => {
       if (this.closedWith) return reject(this.closedWith);
       const bytes = this.encodeOrReject(method, params, reject, this.nextMsgid());
       if (!bytes) return;
       const op: Op = this.newOp(bytes, (v) => resolve({ result: v, conn: op.answeredOn }), reject);
+      op.onResult = onResult;
       if (this.opts.timeout > 0) op.timer = setTimeout(() => this.fail(op, clientError(ClientErrorCode.CLIENT_TIMEOUT, `${method}: no answer within ${this.opts.timeout} ms`)), this.opts.timeout);
       this.submit(op);
     });
   }
 
   /** Sends on a given connection, bypassing the queue (subscription restore, liveness probe). */
-  private callOn(conn: Conn, method: string, params: unknown[], timeout = this.opts.timeout): Promise<{ result: unknown; conn: Conn }> {
+  private callOn(conn: Conn, method: string, params: unknown[], timeout = this.opts.timeout, onResult?: (conn: Conn) => void): Promise<{ result: unknown; conn: Conn }> {
     return new Promise((resolve, reject) => {
       const bytes = this.encodeOrReject(method, params, reject, this.nextMsgid());
       if (!bytes) return;
       const op = this.newOp(bytes, (v) => resolve({ result: v, conn }), reject);
+      op.onResult = onResult;
       op.resent = true; // internal calls are not moved to another connection
       if (timeout > 0) op.timer = setTimeout(() => this.fail(op, clientError(ClientErrorCode.CLIENT_TIMEOUT, `${method}: no answer within ${timeout} ms`)), timeout);
       this.send(conn, op);
@@ -421,6 +425,7 @@ export class RingloopClient {
     if (!op) return; // answer to a call that already timed out or was aborted
     if (error === null || error === undefined) {
       op.answeredOn = conn;
+      if (!op.done) op.onResult?.(conn);
       if (this.settle(op)) op.resolve(result);
       return;
     }

@@ -2,8 +2,10 @@
  * Pub/sub bookkeeping (CONTRACT.md "Pub/sub"): one server subscription per
  * topic whatever the number of local handlers, restored on every new
  * connection. Each topic listens to one connection at a time (the one whose
- * subscribe was confirmed last), so a goaway handover neither loses nor
- * doubles messages; after a lost connection the restore reports the gap.
+ * subscribe was confirmed last, switched as that answer is read), so a goaway
+ * handover never doubles a message and loses one only if it was published at
+ * the instant of the switch and read late on the old connection; after a lost
+ * connection the restore reports the gap.
  */
 import { ClientErrorCode, RingloopError } from './codes';
 import type { Conn } from './client';
@@ -16,10 +18,11 @@ export interface Subscription {
 
 export interface SubscriptionHost {
   call(method: string, params: unknown[]): Promise<unknown>;
-  callOn(conn: Conn, method: string, params: unknown[]): Promise<{ result: unknown; conn: Conn }>;
+  /** `onResult` runs as the answer is read, before the messages read after it (where a promise's then would be late). */
+  callOn(conn: Conn, method: string, params: unknown[], onResult?: (conn: Conn) => void): Promise<{ result: unknown; conn: Conn }>;
   current(): Conn | null;
-  /** Like call(), also naming the connection that answered. */
-  callTracked(method: string, params: unknown[]): Promise<{ result: unknown; conn: Conn | undefined }>;
+  /** Like call(), with the same `onResult`. */
+  callTracked(method: string, params: unknown[], onResult?: (conn: Conn) => void): Promise<{ result: unknown; conn: Conn | undefined }>;
 }
 
 type Handler = (data: unknown, topic: string) => void;
@@ -51,11 +54,12 @@ export class Subscriptions {
     let e = this.topics.get(topic);
     if (!e) {
       const entry: Entry = { topic, handlers: new Set(), conn: null, settled: false, ready: undefined as unknown as Promise<void> };
-      (entry as { ready: Promise<void> }).ready = this.host.callTracked('ringloop.subscribe', [topic]).then(
-        ({ conn }) => {
-          entry.settled = true;
-          if (this.topics.get(topic) === entry && conn?.open) entry.conn = conn;
-        },
+      const confirmed = (conn: Conn): void => {
+        entry.settled = true;
+        if (this.topics.get(topic) === entry && conn.open) entry.conn = conn;
+      };
+      (entry as { ready: Promise<void> }).ready = this.host.callTracked('ringloop.subscribe', [topic], confirmed).then(
+        () => undefined,
         (err: unknown) => {
           if (this.topics.get(topic) === entry) this.topics.delete(topic);
           throw err;
@@ -96,13 +100,15 @@ export class Subscriptions {
     for (const e of this.topics.values()) {
       if (!e.settled || e.conn === conn) continue;
       const gap = e.conn === null;
+      // Switched as the answer is read: messages after it on this connection are the topic's from now on.
+      const confirmed = (): void => {
+        if (this.topics.get(e.topic) !== e || !conn.open) return;
+        e.conn = conn;
+        if (gap) result.topics.push(e.topic);
+      };
       work.push(
-        this.host.callOn(conn, 'ringloop.subscribe', [e.topic]).then(
-          () => {
-            if (this.topics.get(e.topic) !== e || !conn.open) return;
-            e.conn = conn;
-            if (gap) result.topics.push(e.topic);
-          },
+        this.host.callOn(conn, 'ringloop.subscribe', [e.topic], confirmed).then(
+          () => undefined,
           (error: RingloopError) => {
             // The new connection died too: the next one restores again.
             if (error.code === ClientErrorCode.DISCONNECTED || error.code === ClientErrorCode.CLIENT_TIMEOUT || error.code === ClientErrorCode.CLIENT_CLOSED) return;
