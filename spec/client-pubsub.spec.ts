@@ -1,7 +1,7 @@
 /**
- * The chat example as a user runs it (examples/chat/serve.js: a ringloop server with the chat plugin and
- * the page), two Chromium pages exchanging messages; and the Node client's pub/sub against the real server.
- * Needs pub/sub on the server (CONTRACT.md "Pub/sub").
+ * The client's pub/sub against a real server (CONTRACT.md "Pub/sub"): the chat example as a user runs it
+ * (examples/chat/serve.js: a ringloop server with the chat plugin, and the page) in two Chromium pages,
+ * the browser bundle's subscribe/publish, and the Node client resubscribing after a server kill and restart.
  */
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { Browser } from 'playwright-core';
 import { connect } from '../lib/client';
 import { ROOT, startCli, delay } from './helpers/client';
-import { launchChromium } from './helpers/browser';
+import { BUNDLE, launchChromium, serveStatic } from './helpers/browser';
 
 function children(pid: number): number[] {
   return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
@@ -85,6 +85,37 @@ describe('chat example (examples/chat) in Chromium', function () {
 
 describe('client pub/sub against a real server', function () {
   this.timeout(30000);
+
+  it('the browser bundle subscribes, publishes and receives in Chromium', async () => {
+    const srv = await startCli(['serve', '--port', '0', '--workers', '1']);
+    const web = await serveStatic({ '/': path.join(ROOT, 'spec', 'fixtures', 'client-page.html'), '/ringloop-client.js': BUNDLE });
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      await page.goto(web.url + '/');
+      await page.waitForFunction('document.title === "loaded"');
+      const got = await page.evaluate(async (url) => {
+        const { connect } = (globalThis as unknown as { ringloop: typeof import('../lib/client/browser') }).ringloop;
+        const a = connect(url);
+        const b = connect(url);
+        const seen: unknown[] = [];
+        const sub = await a.subscribe('room.a', (d, topic) => seen.push([topic, d]));
+        const published = await b.publish('room.a', { text: 'hi', n: 1 });
+        const bad = await b.publish('not a topic', 1).catch((e: { code: string }) => e.code);
+        while (seen.length < 1) await new Promise((r) => setTimeout(r, 10));
+        await sub.unsubscribe();
+        await b.publish('room.a', 'unheard');
+        await new Promise((r) => setTimeout(r, 50));
+        await Promise.all([a.close(), b.close()]);
+        return { seen, published, bad };
+      }, srv.url);
+      expect(got).to.deep.equal({ seen: [['room.a', { text: 'hi', n: 1 }]], published: true, bad: 'INVALID_PARAMS' });
+    } finally {
+      await browser.close();
+      await web.close();
+      srv.proc.kill('SIGKILL');
+    }
+  });
 
   it('subscribes and publishes through the server, and resubscribes after the server is killed and restarted', async () => {
     const first = await startCli(['serve', '--port', '0', '--workers', '1']);
