@@ -1,6 +1,7 @@
 /** The browser ESM bundle in a real headless Chromium against a real reactor (and the scripted server for pub/sub semantics). */
 import { expect } from 'chai';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { startReactor, ROOT, type TestServer } from './helpers/client';
@@ -53,7 +54,28 @@ describe('client in Chromium (browser bundle)', function () {
     expect(out).to.deep.equal({ sum: 42, echoed: { a: [1, 'x', null] }, bin: [1, 2, 3], isU8: true, err: 'RingloopError INVALID_PARAMS', slow: 'CLIENT_TIMEOUT' });
   });
 
-  it('subscribes, publishes and receives (pub/sub wire contract)', async () => {
+  it('sends its token as ?token= (browsers cannot set headers) to a server that requires one', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringloop-browser-token-'));
+    fs.writeFileSync(path.join(dir, 'tokens'), 'page-token\n');
+    const auth = await startReactor({ authTokenFile: path.join(dir, 'tokens') });
+    try {
+      const out = await page.evaluate(async (url) => {
+        const { connect } = (globalThis as unknown as { ringloop: typeof import('../lib/client/browser') }).ringloop;
+        const good = connect(url, { token: 'page-token' });
+        const bad = connect(url, { token: 'nope', reconnect: false });
+        const ok = await good.call('echo', ['with token']);
+        const refused = await bad.call('echo', [1]).catch((e: { code: string }) => e.code);
+        await Promise.all([good.close(), bad.close()]);
+        return { ok, refused };
+      }, auth.url);
+      expect(out).to.deep.equal({ ok: 'with token', refused: 'RECONNECT_FAILED' });
+    } finally {
+      await auth.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('subscribes, publishes and receives (pub/sub wire contract); calls of one tick leave as one message', async () => {
     const s = await ScriptServer.start();
     try {
       const got = await page.evaluate(async (url) => {
@@ -70,6 +92,16 @@ describe('client in Chromium (browser bundle)', function () {
         return seen;
       }, s.url);
       expect(got).to.deep.equal([{ text: 'hi' }]);
+      const batched = await page.evaluate(async (url) => {
+        const { connect } = (globalThis as unknown as { ringloop: typeof import('../lib/client/browser') }).ringloop;
+        const c = connect(url);
+        await c.opened();
+        const r = await Promise.all([1, 2, 3, 4, 5].map((i) => c.call('echo', [i])));
+        await c.close();
+        return r;
+      }, s.url);
+      expect(batched).to.deep.equal([1, 2, 3, 4, 5]);
+      expect(s.conns[1].messages).to.deep.equal([5]); // five calls of one tick, one WebSocket message
     } finally {
       await s.close();
     }
