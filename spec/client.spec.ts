@@ -263,3 +263,32 @@ describe('client bounds and bad input', () => {
     expect(() => connect('ws://127.0.0.1:1', 'x' as never)).to.throw(TypeError, /options must be an object/);
   });
 });
+
+describe('client send buffer bound', () => {
+  it('notifications past maxBufferedBytes in one tick wait in the queue, and past maxQueued throw QUEUE_FULL; the waiting ones still go', async () => {
+    const s = await ScriptServer.start();
+    const c = connect(s.url, { maxBufferedBytes: 10_000, maxQueued: 50 });
+    try {
+      await c.opened();
+      const payload = 'p'.repeat(1000);
+      let sent = 0;
+      let full: unknown;
+      try {
+        for (; sent < 1000; sent++) c.notify('nothing', [payload]);
+      } catch (e) {
+        full = e;
+      }
+      expect(full).to.be.instanceOf(RingloopError).with.property('code', 'QUEUE_FULL');
+      expect(sent).to.be.within(55, 70); // ~10 in the send buffer, 50 queued
+      expect(c.queuedCount).to.equal(50);
+      for (let i = 0; i < 200 && c.queuedCount > 0; i++) await delay(10);
+      expect(c.queuedCount).to.equal(0);
+      expect(await c.call('echo', ['after'], { timeout: 5000 })).to.equal('after');
+      const received = s.conns[0].messages.reduce((a, b) => a + b, 0);
+      expect(received).to.equal(sent + 1);
+    } finally {
+      await c.close();
+      await s.close();
+    }
+  });
+});

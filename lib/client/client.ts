@@ -71,6 +71,8 @@ export class Conn {
   draining = false;
   readonly inflight = new Map<number, Op>();
   out: Op[] = [];
+  /** Bytes in `out`: counted with the socket's own buffer against maxBufferedBytes. */
+  outBytes = 0;
   flushScheduled = false;
   /** WebSocket messages (TCP reads) received: a call timing out with this unchanged since it was sent heard nothing at all. */
   received = 0;
@@ -254,10 +256,11 @@ export class RingloopClient {
     op.queued = true;
     this.queued++;
     this.queue.push(op);
+    if (this.current?.open) this.schedulePump(0); // waiting on the send buffer, or behind such an op
   }
 
   private writable(conn: Conn): boolean {
-    return conn.open && !conn.draining && conn.transport.buffered() <= this.opts.maxBufferedBytes;
+    return conn.open && !conn.draining && conn.transport.buffered() + conn.outBytes <= this.opts.maxBufferedBytes;
   }
 
   private sendable(conn: Conn): boolean {
@@ -277,6 +280,7 @@ export class RingloopClient {
       conn.inflight.set(op.msgid, op);
     }
     conn.out.push(op);
+    conn.outBytes += op.bytes.length;
     if (!conn.flushScheduled) {
       conn.flushScheduled = true;
       queueMicrotask(() => this.flush(conn));
@@ -287,6 +291,7 @@ export class RingloopClient {
     conn.flushScheduled = false;
     const ops = conn.out;
     conn.out = [];
+    conn.outBytes = 0;
     if (!conn.open) return; // the close handler resends or fails them (op.flushed is false)
     const max = this.opts.maxMessageBytes;
     let i = 0;
@@ -310,6 +315,14 @@ export class RingloopClient {
     }
   }
 
+  private schedulePump(ms: number): void {
+    if (this.pumpTimer !== undefined || this.closedWith) return;
+    this.pumpTimer = setTimeout(() => {
+      this.pumpTimer = undefined;
+      this.pump();
+    }, ms);
+  }
+
   /** Moves waiting ops onto the current connection while it can take them. */
   private pump(): void {
     const conn = this.current;
@@ -320,13 +333,8 @@ export class RingloopClient {
         continue;
       }
       if (op.msgid >= 0 ? !this.sendable(conn) : !this.writable(conn)) {
-        // Only the send buffer has no event to wait for: look again shortly.
-        if (conn.inflight.size < this.opts.maxInFlight && this.pumpTimer === undefined) {
-          this.pumpTimer = setTimeout(() => {
-            this.pumpTimer = undefined;
-            this.pump();
-          }, 10);
-        }
+        // An answer pumps again when in-flight is full; the send buffer has no event to wait for.
+        if (conn.inflight.size < this.opts.maxInFlight || op.msgid < 0) this.schedulePump(10);
         return;
       }
       this.queue.shift();
@@ -544,6 +552,7 @@ export class RingloopClient {
     }
     for (let i = again.length - 1; i >= 0; i--) this.queue.unshift(again[i]); // ahead of newer calls, in their order
     conn.out = [];
+    conn.outBytes = 0;
     conn.inflight.clear();
     this.subs.connectionClosed(conn);
     if (this.closedWith) {
