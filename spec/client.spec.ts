@@ -249,6 +249,22 @@ describe('client bounds and bad input', () => {
     await c.close();
   });
 
+  it('backs off exponentially up to maxDelay, with jitter taking at most its share of each delay', async () => {
+    const port = await freePort();
+    const exact: number[] = [];
+    const c1 = connect(`ws://127.0.0.1:${port}`, { reconnect: { initialDelay: 10, factor: 2, maxDelay: 40, jitter: 0, maxAttempts: 5 } });
+    c1.on('reconnecting', (i) => exact.push(i.delay));
+    await c1.opened().catch(() => undefined);
+    expect(exact).to.deep.equal([10, 20, 40, 40, 40]);
+    const jittered: number[] = [];
+    const c2 = connect(`ws://127.0.0.1:${port}`, { reconnect: { initialDelay: 20, factor: 1, jitter: 0.5, maxAttempts: 8 } });
+    c2.on('reconnecting', (i) => jittered.push(i.delay));
+    await c2.opened().catch(() => undefined);
+    expect(jittered).to.have.length(8);
+    for (const d of jittered) expect(d).to.be.within(10, 20);
+    expect(new Set(jittered).size).to.be.greaterThan(1);
+  });
+
   it('rejects bad URLs and bad options with a clear TypeError', () => {
     expect(() => connect('not a url')).to.throw(TypeError, /invalid url/);
     expect(() => connect('http://127.0.0.1:9000')).to.throw(TypeError, /unsupported url scheme http:/);
