@@ -309,8 +309,9 @@ export class RingloopClient {
           at += ops[k].bytes.length;
         }
       }
-      // Not taken (the socket is closing): left unflushed, so the close handler resends them.
       if (conn.transport.send(frame)) for (let k = i; k < j; k++) ops[k].flushed = true;
+      // Not taken (the socket is closing): kept unflushed for the close handler, which resends them.
+      else for (let k = i; k < j; k++) conn.out.push(ops[k]);
       i = j;
     }
   }
