@@ -1,11 +1,13 @@
 /** ringloop/client in Node against a real in-process reactor (and a scripted ws server where the wire is observed). */
 import { expect } from 'chai';
 import net from 'node:net';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
 import { connect, ClientErrorCode, RingloopError, type RingloopClient } from '../lib/client';
 import { encodeNotification } from '../lib/protocol/codec';
 import { definePlugin } from '../lib/plugins/plugin';
 import { ErrorCode, RpcError } from '../lib/errors';
-import { startReactor, delay, type TestServer } from './helpers/client';
+import { startReactor, delay, ROOT, type TestServer } from './helpers/client';
 import { ScriptServer } from './helpers/script-server';
 
 async function rejection(p: Promise<unknown>): Promise<RingloopError> {
@@ -146,6 +148,28 @@ describe('client (Node, real reactor)', () => {
       await small.close();
     }
     expect(() => c.notify('echo', [new Date()])).to.throw(RingloopError).with.property('code', 'ENCODE_ERROR');
+  });
+
+  it('close() leaves nothing behind: a process that used the client (WebSocket and TCP, a subscription attempt, a pending call) exits by itself', async () => {
+    const script = `
+      const { connect } = require(${JSON.stringify(path.join(ROOT, 'dist', 'lib', 'client'))});
+      (async () => {
+        const ws = connect(process.argv[1], { pingInterval: 50 });
+        const tcp = connect(process.argv[2]);
+        await Promise.all([ws.call('echo', [1]), tcp.call('echo', [2])]);
+        const pending = ws.call('sleep', [10000]).catch((e) => e.code);
+        await Promise.all([ws.close(), tcp.close()]);
+        console.log(await pending);
+      })();`;
+    const t0 = Date.now();
+    const out = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+      const p = spawn(process.execPath, ['-e', script, srv.url, `tcp://127.0.0.1:${tcpPort}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let stdout = '';
+      p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      p.on('exit', (code) => resolve({ code, stdout }));
+    });
+    expect(out).to.deep.equal({ code: 0, stdout: 'CLIENT_CLOSED\n' });
+    expect(Date.now() - t0).to.be.below(5000); // not held by the 10 s call, a timer or a socket
   });
 
   it('close() fails what is pending with CLIENT_CLOSED, and later calls too', async () => {
