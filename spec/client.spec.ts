@@ -4,6 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { connect, ClientErrorCode, RingloopError, type RingloopClient } from '../lib/client';
+import { decodeAll, encode, readMsgid, rewriteMsgid } from '../lib/client/codec';
 import { encodeNotification } from '../lib/protocol/codec';
 import { definePlugin } from '../lib/plugins/plugin';
 import { ErrorCode, RpcError } from '../lib/errors';
@@ -330,5 +331,18 @@ describe('client send buffer bound', () => {
       await c.close();
       await s.close();
     }
+  });
+});
+
+describe('client codec helpers', () => {
+  it('reads and rewrites the msgid of an encoded request, whatever its width', () => {
+    for (const id of [0, 5, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1]) {
+      const bytes = encode([0, id, 'm.x', [1, 'a']]);
+      expect(readMsgid(bytes)).to.equal(id);
+      const moved = rewriteMsgid(bytes, 2 ** 31 + 7);
+      expect(decodeAll(moved)).to.deep.equal([[0, 2 ** 31 + 7, 'm.x', [1, 'a']]]);
+      expect(readMsgid(moved)).to.equal(2 ** 31 + 7);
+    }
+    expect(readMsgid(encode([2, 'm.x', []]))).to.equal(-1);
   });
 });

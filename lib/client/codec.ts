@@ -101,3 +101,30 @@ export class StreamDecoder {
     this.held = rest.slice();
   }
 }
+
+// The msgid of an encoded request [0, msgid, ...]: fixarray(4), 0, then a uint of 1..5 bytes.
+export function readMsgid(b: Uint8Array): number {
+  if (b[0] !== 0x94 || b[1] !== 0x00) return -1;
+  const t = b[2];
+  if (t < 0x80) return t;
+  if (t === 0xcc) return b[3];
+  if (t === 0xcd) return (b[3] << 8) | b[4];
+  if (t === 0xce) return ((b[3] << 24) >>> 0) + ((b[4] << 16) | (b[5] << 8) | b[6]);
+  return -1;
+}
+
+// Same request with another msgid (rare: after 2^32 calls).
+export function rewriteMsgid(b: Uint8Array, msgid: number): Uint8Array {
+  const t = b[2];
+  const oldLen = t < 0x80 ? 1 : t === 0xcc ? 2 : t === 0xcd ? 3 : 5;
+  const out = new Uint8Array(b.length - oldLen + 5);
+  out[0] = 0x94;
+  out[1] = 0;
+  out[2] = 0xce;
+  out[3] = msgid >>> 24;
+  out[4] = (msgid >>> 16) & 0xff;
+  out[5] = (msgid >>> 8) & 0xff;
+  out[6] = msgid & 0xff;
+  out.set(b.subarray(2 + oldLen), 7);
+  return out;
+}
