@@ -134,7 +134,7 @@ describe('protocol/scan', () => {
       expect(scanMessage(b, 0, b.length)).to.equal(b.length);
       expect(lastScanFlags() & SCAN_FLAG_UNSAFE_KEY, key).to.not.equal(0);
     }
-    for (const key of ['01', 'c0', 'c3', 'cb 3ff8000000000000', 'a1 61']) {
+    for (const key of ['01', 'c0', 'c3', 'ca 3fc00000', 'a1 61']) {
       scanAll(hx(`81 ${key} 01`));
       expect(lastScanFlags(), key).to.equal(0);
     }
@@ -513,15 +513,18 @@ describe('protocol/codec encoding', () => {
     }
   });
 
-  it('encodes numbers beyond 32 bits as float64 and BigInts as int64/uint64 (FACTS.md)', () => {
-    expect(encodeResult(1, 2 ** 40).subarray(4)).to.deep.equal(hx('cb 4270000000000000'));
-    expect(encodeResult(1, -(2 ** 31) - 1).subarray(4)).to.deep.equal(hx('cb c1e0000000200000'));
+  it('encodes every integer, number or BigInt, as the smallest MessagePack integer; other numbers as float64', () => {
+    expect(encodeResult(1, 2 ** 40).subarray(4)).to.deep.equal(hx('cf 0000010000000000'));
+    expect(encodeResult(1, -(2 ** 31) - 1).subarray(4)).to.deep.equal(hx('d3 ffffffff7fffffff'));
     expect(encodeResult(1, 4294967295).subarray(4)).to.deep.equal(hx('ce ffffffff'));
     expect(encodeResult(1, -(2 ** 31)).subarray(4)).to.deep.equal(hx('d2 80000000'));
     expect(encodeResult(1, 1.5).subarray(4)).to.deep.equal(hx('cb 3ff8000000000000'));
-    expect(encodeResult(1, 2n ** 40n).subarray(4)).to.deep.equal(hx('d3 0000010000000000'));
+    expect(encodeResult(1, 2 ** 64).subarray(4)).to.deep.equal(hx('cb 43f0000000000000'));
+    expect(encodeResult(1, 2n ** 40n).subarray(4)).to.deep.equal(hx('cf 0000010000000000'));
+    expect(encodeResult(1, 5n).subarray(4)).to.deep.equal(hx('05'));
     expect(encodeResult(1, 2n ** 64n - 1n).subarray(4)).to.deep.equal(hx('cf ffffffffffffffff'));
     expect(encodeResult(1, -(2n ** 63n)).subarray(4)).to.deep.equal(hx('d3 8000000000000000'));
+    expect(encodeResult(1, [2 ** 40, -5n, 1.5]).subarray(4)).to.deep.equal(hx('93 cf 0000010000000000 fb cb 3ff8000000000000'));
     expect(decodeAny(encodeResult(1, [2 ** 40, 2n ** 60n]))[0]).to.deep.equal([1, 1, null, [2 ** 40, 2n ** 60n]]);
   });
 

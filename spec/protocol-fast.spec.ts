@@ -140,10 +140,21 @@ describe('protocol/write: the hot-path scalar encoder', () => {
     expect(Buffer.compare(writeScalarResult(1, maxFast)!, packr.pack([1, 1, null, maxFast]))).to.equal(0);
   });
 
-  it('leaves floats, wider integers, long strings, bin and containers to msgpackr', () => {
-    for (const v of [0.5, NaN, Infinity, 2 ** 32, -(2 ** 31) - 1, 2 ** 53, 10n, 'x'.repeat(MAX_FAST_STRING + 1), Buffer.from([1]), [1], { a: 1 }]) {
+  it('writes integers beyond 32 bits itself, as the smallest integer (msgpackr would write float64 / int64)', () => {
+    const cases: Array<[number | bigint, string]> = [
+      [2 ** 32, 'cf0000000100000000'],
+      [-(2 ** 31) - 1, 'd3ffffffff7fffffff'],
+      [2 ** 53, 'cf0020000000000000'],
+      [10n, '0a'],
+      [-(2n ** 63n), 'd38000000000000000'],
+    ];
+    for (const [v, hex] of cases) expect(writeScalarResult(1, v)!.subarray(4).toString('hex'), String(v)).to.equal(hex);
+  });
+
+  it('leaves floats, long strings, bin and containers to msgpackr', () => {
+    for (const v of [0.5, NaN, Infinity, 2 ** 64, 2n ** 64n, 'x'.repeat(MAX_FAST_STRING + 1), Buffer.from([1]), [1], { a: 1 }]) {
       expect(writeScalarResult(1, v), String(v).slice(0, 20)).to.equal(null);
-      expect(Buffer.compare(encodeResult(1, v), packr.pack([1, 1, null, v]))).to.equal(0);
+      if (typeof v !== 'bigint') expect(Buffer.compare(encodeResult(1, v), packr.pack([1, 1, null, v]))).to.equal(0);
     }
   });
 
@@ -165,7 +176,7 @@ describe('protocol/write: the hot-path scalar encoder', () => {
       { numRuns: 300 },
     );
     const sink = { writeRange: () => expect.fail('nothing may be queued') };
-    for (const v of [0.5, 2 ** 32, 'x'.repeat(MAX_FAST_STRING + 1), Buffer.from([1]), [1], { a: 1 }]) expect(appendScalarResult(sink, 1, v)).to.equal(false);
+    for (const v of [0.5, 2 ** 64, 'x'.repeat(MAX_FAST_STRING + 1), Buffer.from([1]), [1], { a: 1 }]) expect(appendScalarResult(sink, 1, v)).to.equal(false);
   });
 
   it('keeps every returned buffer intact across slab changes', () => {

@@ -25,7 +25,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { Options, Packr, RESERVE_START_SPACE, Unpackr } from 'msgpackr';
 import { ErrorCode, RpcError, type RpcErrorBody } from '../errors';
 import { SCAN_FLAG_UNSAFE_KEY, lastScanFlags, scanMessage } from '../protocol/scan';
-import { decodeAny, decodeOptions, packOptions, responseHeaderLength, writeResponseHeader } from '../protocol/codec';
+import { checkedPlain, decodeAny, decodeOptions, packOptions, responseHeaderLength, writeResponseHeader } from '../protocol/codec';
 
 // Pool-wide control words (Int32Array over a SharedArrayBuffer), each on its own cache line.
 export const POOL_DOORBELL = 0;
@@ -121,8 +121,8 @@ export function encodeResultBody(value: unknown): Buffer {
   out[1] = 0x01;
   out[2] = 0x00;
   out[3] = 0xc0;
-  if (scanMessage(out, 0, out.length) !== out.length) throw notPlain(null);
-  return out.subarray(4);
+  // Throws a TypeError like notPlain's; 64-bit numbers become the smallest integers, as in the codec.
+  return checkedPlain(out).subarray(4);
 }
 
 export function errorBodyOf(e: unknown): RpcErrorBody {
@@ -137,8 +137,7 @@ export function encodeErrorBody(body: RpcErrorBody): Buffer {
   const message = String(body.message);
   if (body.data !== undefined) {
     try {
-      const out = packr.pack({ code, message, data: body.data });
-      if (scanMessage(out, 0, out.length) === out.length) return out;
+      return checkedPlain(packr.pack({ code, message, data: body.data }));
     } catch {
       // without data below
     }

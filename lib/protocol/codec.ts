@@ -21,18 +21,21 @@
  *   input: uWebSockets.js detaches the input ArrayBuffer after the callback.
  *   That costs nothing for frames without bin (readBin is the only copy site).
  * - uint64/int64 decode as numbers up to 2^53 and BigInt beyond (int64AsType
- *   'auto'); on the way out a JS number that is not a 32-bit integer is packed
- *   as float64 and a BigInt as int64/uint64 (msgpackr's rules). So an integer
- *   in 2^32..2^53 sent as uint64 echoes back as float64 (same value), and
- *   -0.0 as integer 0.
+ *   'auto'); on the way out every integral number and every BigInt is written
+ *   as the smallest MessagePack integer (integers.ts), so any int64/uint64 a
+ *   client sends echoes back as the same integer. A float with an integral
+ *   value in [-2^63, 2^64) comes back as that integer too (JS has one number
+ *   type), -0.0 as integer 0.
  */
 import { Options, Packr, RESERVE_START_SPACE, Unpackr } from 'msgpackr';
 import { readEnd, readValue } from './read';
 import { appendScalarResult, responseHeaderLength, writeResponseHeader, writeScalarResult, type RangeSink } from './write';
 import { CloseCode, RpcErrorBody } from '../errors';
+import { compactIntegers } from './integers';
 import {
   SCAN_FLAG_TRUNCATED,
   SCAN_FLAG_UNSAFE_KEY,
+  SCAN_FLAG_WIDE_NUMBER,
   lastScanFlags,
   scanFrame,
   scanMessage,
@@ -287,6 +290,17 @@ function assertMsgid(msgid: number): void {
   if (!isUint32(msgid)) throw new RangeError(`msgid must be a uint32, got ${String(msgid)}`);
 }
 
+/**
+ * What msgpackr wrote, checked to be plain MessagePack (throws otherwise),
+ * with its 64-bit numbers rewritten as the smallest integers. `out` may
+ * shrink: the returned view is the message. Shared with the pool's encoder.
+ */
+export function checkedPlain(out: Buffer): Buffer {
+  if (scanMessage(out, 0, out.length) !== out.length) throw encodeFailure(null);
+  if ((lastScanFlags() & SCAN_FLAG_WIDE_NUMBER) === 0) return out;
+  return out.subarray(0, compactIntegers(out, 0, out.length));
+}
+
 function pack(value: unknown): Buffer {
   let out: Buffer;
   try {
@@ -294,8 +308,7 @@ function pack(value: unknown): Buffer {
   } catch (e) {
     throw encodeFailure(e);
   }
-  if (scanMessage(out, 0, out.length) !== out.length) throw encodeFailure(null);
-  return out;
+  return checkedPlain(out);
 }
 
 /**
@@ -335,11 +348,10 @@ function packResult(msgid: number, result: unknown): Buffer {
   }
   writeResponseHeader(out, 0, msgid);
   // Checked with the header in place (the envelope adds one level of nesting).
-  // A string, number, boolean or nil result cannot come out as an extension or nest: skip the scan.
+  // A string, number, boolean or nil result cannot come out as an extension or nest, and the hand
+  // encoder took every integral number (msgpackr only gets non-integral ones): skip the scan.
   const t = typeof result;
-  if (result !== null && result !== undefined && t !== 'string' && t !== 'number' && t !== 'boolean') {
-    if (scanMessage(out, 0, out.length) !== out.length) throw encodeFailure(null);
-  }
+  if (result !== null && result !== undefined && t !== 'string' && t !== 'number' && t !== 'boolean') return checkedPlain(out);
   return out;
 }
 

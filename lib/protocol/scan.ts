@@ -39,6 +39,12 @@ export const SCAN_FLAG_BIN = 1;
 export const SCAN_FLAG_UNSAFE_KEY = 2;
 /** scanFrame only: the frame's last message was cut off (its result is SCAN_INVALID). */
 export const SCAN_FLAG_TRUNCATED = 4;
+/**
+ * A float64, uint64 or int64 (0xcb, 0xcf, 0xd3): what msgpackr writes for an
+ * integer beyond 32 bits (float64) or any BigInt (int64). The encoder then
+ * rewrites them as the smallest integer (integers.ts).
+ */
+export const SCAN_FLAG_WIDE_NUMBER = 8;
 
 // Items still to read in each open container, indexed by depth (1..MAX_DEPTH).
 // A map of n entries holds 2n items; Float64 holds 2 * (2^32 - 1) exactly.
@@ -235,6 +241,7 @@ function scanOne(buf: Uint8Array, pos: number, end: number, depth: number): numb
         case 0xcf:
         case 0xd3:
           skip = 8;
+          f |= SCAN_FLAG_WIDE_NUMBER;
           break;
         case 0xc4: // bin 8
         case 0xd9: // str 8

@@ -3,17 +3,21 @@
  *
  * Why: msgpackr's pack() costs ~300 ns of setup per call, about as much as
  * the rest of a small echo request (benchmarks/README.md, "What changed on the
- * hot path"). A string, 32-bit integer, boolean or nil after the response
- * header is a few bytes we can write directly. Everything else (floats,
- * larger integers, long strings, containers, bin) goes to msgpackr.
+ * hot path"). A string, integer (number or BigInt), boolean or nil after the
+ * response header is a few bytes we can write directly. Everything else
+ * (non-integral floats, long strings, containers, bin) goes to msgpackr.
  *
  * The bytes are exactly msgpackr's (spec/protocol-fast.spec.ts checks it):
- * the smallest header for the value and for the string's UTF-8 length.
+ * the smallest header for the value and for the string's UTF-8 length;
+ * except for integers beyond 32 bits, which msgpackr would write as float64
+ * (or int64 for a BigInt) and which go out as the smallest integer (integers.ts).
  *
  * Output goes into a slab that is only ever appended to and replaced when
  * full, never rewound, so every returned view stays valid while it is
  * referenced (msgpackr's own scheme).
  */
+
+import { isWireInteger, writeBigInteger, writeInteger } from './integers';
 
 type Utf8Buffer = Buffer & { utf8Write(s: string, offset: number, length: number): number };
 
@@ -108,6 +112,8 @@ function encodeScalar(msgid: number, value: unknown): number {
       return writeByte(msgid, 0xc0);
     case 'object':
       return value === null ? writeByte(msgid, 0xc0) : -1;
+    case 'bigint':
+      return writeBig(msgid, value);
     default:
       return -1;
   }
@@ -126,7 +132,12 @@ function writeByte(msgid: number, b: number): number {
 }
 
 function writeInt(msgid: number, n: number): number {
-  if (n >>> 0 !== n && n >> 0 !== n) return -1; // floats and integers beyond 32 bits: msgpackr's rules
+  if (n >>> 0 !== n && n >> 0 !== n) {
+    // Beyond 32 bits: an integer still goes out as one; a float goes to msgpackr.
+    if (!isWireInteger(n)) return -1;
+    const at = begin(msgid, 9); // before reading `slab`: begin may replace it
+    return writeInteger(slab, at, n);
+  }
   let p = begin(msgid, 5);
   const s = slab;
   if (n >>> 0 === n) {
@@ -159,6 +170,11 @@ function writeInt(msgid: number, n: number): number {
     }
   }
   return p;
+}
+
+function writeBig(msgid: number, v: bigint): number {
+  const at = begin(msgid, 9);
+  return writeBigInteger(slab, at, v);
 }
 
 function writeString(msgid: number, str: string): number {
