@@ -83,7 +83,7 @@ export const OPTION_SPECS: readonly Spec[] = [
   { flag: 'request-timeout', key: 'requestTimeout', kind: 'seconds', min: 0.001, max: 86400, help: 'seconds before an unanswered request gets TIMEOUT (default 30)' },
   { flag: 'idle-timeout', key: 'idleTimeout', kind: 'seconds', min: 0, max: 86400, help: 'close connections silent this many seconds, 0 = never (default 120)' },
   { flag: 'drain-timeout', key: 'drainTimeout', kind: 'seconds', min: 0.001, max: 3600, help: 'graceful-shutdown deadline in seconds (default 10)' },
-  { flag: 'max-connections', key: 'maxConnections', kind: 'int', min: 0, max: 10_000_000, help: 'open connections in all (shared out among --reactors), 0 = unlimited; over it: HTTP 503 / TCP closed (default 0)' },
+  { flag: 'max-connections', key: 'maxConnections', kind: 'int', min: 0, max: 10_000_000, help: 'open connections in all (shared out among --reactors); 0 = what the file-descriptor limit can hold less a reserve, and a larger value is lowered to that; over it: HTTP 503 / TCP closed (default 0)' },
   { flag: 'max-connections-per-ip', key: 'maxConnectionsPerIp', kind: 'int', min: 0, max: 10_000_000, help: 'open connections per client address and reactor, 0 = unlimited (default 0)' },
   { flag: 'auth-token-file', key: 'authTokenFile', kind: 'path', nullable: true, help: 'file of accepted bearer tokens, one per line (default off)' },
   { flag: 'auth-timeout', key: 'authTimeout', kind: 'seconds', min: 0.01, max: 3600, help: 'seconds a TCP client has to send `auth [token]` when auth is on (default 5)' },

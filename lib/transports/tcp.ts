@@ -3,6 +3,7 @@
  * metrics as WebSocket. Where WebSocket would close with a code, TCP ends the
  * socket. Backpressure pauses reading instead of buffering without limit.
  */
+import cluster from 'node:cluster';
 import net from 'node:net';
 import tls from 'node:tls';
 import { BaseConnection } from '../reactor/connection';
@@ -65,6 +66,7 @@ export class TcpTransport implements Transport {
   readonly name = 'tcp';
   private readonly server: net.Server;
   private readonly sockets = new Set<net.Socket>();
+  private boundPort = 0;
 
   constructor(private readonly host: TransportHost) {
     const m = host.tls;
@@ -123,7 +125,8 @@ export class TcpTransport implements Transport {
       // Not exclusive: reactor processes of one server share the listening socket through the cluster primary.
       this.server.listen({ host, port: tcpPort ?? 0 }, () => {
         this.server.off('error', onError);
-        resolve((this.server.address() as net.AddressInfo).port);
+        this.boundPort = (this.server.address() as net.AddressInfo).port;
+        resolve(this.boundPort);
       });
     });
   }
@@ -134,6 +137,23 @@ export class TcpTransport implements Transport {
 
   stopAccepting(): void {
     if (this.server.listening) this.server.close();
+  }
+
+  pauseAccepting(): void {
+    this.stopAccepting();
+  }
+
+  resumeAccepting(): Promise<void> {
+    if (this.server.listening || this.host.draining || this.boundPort === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      // In a cluster worker the primary holds the socket, keyed by the port asked for: ask again the same way.
+      const port = cluster.isWorker ? (this.host.options.tcpPort ?? 0) : this.boundPort;
+      this.server.listen({ host: this.host.options.host, port }, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
   }
 
   closeAll(): void {

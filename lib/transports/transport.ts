@@ -40,6 +40,10 @@ export interface TransportHost extends ConnectionOwner {
 export interface Transport extends Listener {
   /** Resolves with the bound port. */
   listen(): Promise<number>;
+  /** Close the listen sockets for now (descriptors ran out); open connections stay. */
+  pauseAccepting(): void;
+  /** Listen again on the same port after pauseAccepting (not once draining). */
+  resumeAccepting(): Promise<void>;
 }
 
 /** How long a closed connection may take to flush before it is cut: the idle timeout, or 60 s without one. */

@@ -131,6 +131,8 @@ export class WebSocketTransport implements Transport {
   private readonly uws: Uws;
   private readonly app: TemplatedApp;
   private listenSocket: us_listen_socket | null = null;
+  private boundPort = 0;
+  private shared = false;
   /** uWS sockets not closed yet (open connections and ones waiting to flush before they end). */
   private alive = 0;
 
@@ -366,10 +368,12 @@ export class WebSocketTransport implements Transport {
   /**
    * `shared`: join the port's SO_REUSEPORT group (the reactor processes of one server, and the
    * next generation during a hot restart). Otherwise exclusive: a forgotten old instance must not
-   * silently share the port (SO_REUSEPORT is uWS's default, FACTS.md).
+   * silently share the port (SO_REUSEPORT is uWS's default, FACTS.md). `port`: resumeAccepting
+   * listens again on the port first bound.
    */
-  listen(shared = false): Promise<number> {
-    const { host, port } = this.host.options;
+  listen(shared = false, port = this.host.options.port): Promise<number> {
+    this.shared = shared;
+    const { host } = this.host.options;
     return new Promise((resolve, reject) => {
       const listen = this.app.listen as unknown as (h: string, p: number, opts: number, cb: (t: us_listen_socket | false) => void) => void;
       const opts = shared ? 0 : (this.uws as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT: number }).LIBUS_LISTEN_EXCLUSIVE_PORT;
@@ -379,7 +383,8 @@ export class WebSocketTransport implements Transport {
           return;
         }
         this.listenSocket = token;
-        resolve(this.uws.us_socket_local_port(token));
+        this.boundPort = this.uws.us_socket_local_port(token);
+        resolve(this.boundPort);
       });
     });
   }
@@ -398,6 +403,16 @@ export class WebSocketTransport implements Transport {
       this.uws.us_listen_socket_close(this.listenSocket);
       this.listenSocket = null;
     }
+  }
+
+  /** Descriptors ran out (lib/reactor/descriptors.ts): closing the listen socket stops uSockets' EMFILE spin. */
+  pauseAccepting(): void {
+    this.stopAccepting();
+  }
+
+  resumeAccepting(): Promise<void> {
+    if (this.listenSocket !== null || this.host.draining || this.boundPort === 0) return Promise.resolve();
+    return this.listen(this.shared, this.boundPort).then(() => undefined);
   }
 
   closeAll(): void {
