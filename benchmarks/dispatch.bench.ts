@@ -28,6 +28,7 @@ class StubConnection extends BaseConnection {
   protected transportClose(): void {
     this.open = false;
   }
+  protected transportAbort(): void {}
   bufferedAmount(): number {
     return 0;
   }

@@ -24,6 +24,11 @@ export class StreamDecoder {
     return this.len;
   }
 
+  /** Memory held for an incomplete message: the whole buffer while one is pending. */
+  get held(): number {
+    return this.len === 0 ? 0 : this.pending!.length;
+  }
+
   /**
    * Feeds one read. `deliver` gets the complete messages it finished, back to
    * back, as a view valid only during the call. Returns an error, or null.

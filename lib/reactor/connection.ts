@@ -5,6 +5,7 @@
 import type { Connection, TransportKind } from './types';
 import type { Call } from '../rpc/call';
 import { CloseCode } from '../errors';
+import type { MemoryBudget } from './memory-budget';
 
 /** What a connection needs from the reactor that owns it. */
 export interface ConnectionOwner {
@@ -16,6 +17,8 @@ export interface ConnectionOwner {
   sent(conn: BaseConnection, bytes: number): void;
   /** `bytes` of output dropped because the connection had closed (for metrics: never silent). */
   unsent(conn: BaseConnection, bytes: number): void;
+  /** The server-wide bound on bytes connections hold (--max-buffered-total), when there is one. */
+  readonly memory?: MemoryBudget;
 }
 
 let nextId = 1;
@@ -75,10 +78,22 @@ export abstract class BaseConnection implements Connection {
    */
   protected abstract transportSend(bytes: Uint8Array, cork: boolean): boolean;
   protected abstract transportClose(code: number, reason: string): void;
+  /** Drop the native socket now, with whatever it still buffers. */
+  protected abstract transportAbort(): void;
   abstract bufferedAmount(): number;
 
   /** Sends a keep-alive ping where the transport has one (WebSocket); others just idle out. */
   ping(): void {}
+
+  /** Bytes of unfinished input this connection holds (TCP: the stream decoder's buffer). */
+  protected inputHeld(): number {
+    return 0;
+  }
+
+  /** Bytes held for this connection: unfinished input, output queued here and output the transport buffers. */
+  heldBytes(): number {
+    return this.outBytes + this.bufferedAmount() + this.inputHeld();
+  }
 
   write(bytes: Uint8Array): void {
     if (!this.open || !this.makeRoom(bytes.length)) return this.owner.unsent(this, bytes.length);
@@ -153,12 +168,29 @@ export abstract class BaseConnection implements Connection {
     if (!this.open) return this.owner.unsent(this, n);
     const backedUp = this.transportSend(out, cork);
     this.owner.sent(this, n);
+    if (backedUp) this.owner.memory?.hold(this);
     if (backedUp && this.open && this.bufferedAmount() > this.owner.maxBackpressure) this.overBound();
   }
 
   /** The peer is not reading and --max-backpressure is passed. */
   protected overBound(): void {
     this.close(CloseCode.POLICY_VIOLATION, 'client not reading: backpressure limit exceeded');
+  }
+
+  /**
+   * Closes at once and frees what is held for it (the memory budget): output
+   * queued here or buffered by the transport is dropped (counted as unsent),
+   * so the close frame may not arrive.
+   */
+  abort(code: number, reason: string): void {
+    if (this.outBytes > 0) {
+      this.owner.unsent(this, this.outBytes);
+      this.chunks = null;
+      this.rangeBuf = null;
+      this.outBytes = 0;
+    }
+    if (this.open) this.transportClose(code, reason);
+    this.transportAbort();
   }
 
   close(code: number = CloseCode.NORMAL, reason = ''): void {

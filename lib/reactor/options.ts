@@ -19,6 +19,8 @@ export interface ReactorOptions {
   maxPayload: number;
   maxInflight: number;
   maxBackpressure: number;
+  /** Bytes all connections together may hold in unfinished input and unsent output; past it the largest holders are closed. */
+  maxBufferedTotal: number;
   /** Seconds. */
   requestTimeout: number;
   /** Seconds; 0 = never. */
@@ -80,6 +82,14 @@ export const OPTION_SPECS: readonly Spec[] = [
   { flag: 'max-payload', key: 'maxPayload', kind: 'int', min: 16, max: 256 * MiB, help: 'largest accepted message in bytes (default 1 MiB)' },
   { flag: 'max-inflight', key: 'maxInflight', kind: 'int', min: 1, max: 1 << 20, help: 'unanswered requests per connection (default 1024)' },
   { flag: 'max-backpressure', key: 'maxBackpressure', kind: 'int', min: 1024, max: 1024 * MiB, help: 'unsent bytes per connection before it is closed with 1008 (default 1 MiB)' },
+  {
+    flag: 'max-buffered-total',
+    key: 'maxBufferedTotal',
+    kind: 'int',
+    min: 64 * 1024,
+    max: 1024 * 1024 * MiB,
+    help: 'bytes all connections together may hold in unfinished messages and unsent output; past it the connections holding the most are closed, 1008 / TCP close (default 256 MiB)',
+  },
   { flag: 'request-timeout', key: 'requestTimeout', kind: 'seconds', min: 0.001, max: 86400, help: 'seconds before an unanswered request gets TIMEOUT (default 30)' },
   { flag: 'idle-timeout', key: 'idleTimeout', kind: 'seconds', min: 0, max: 86400, help: 'close connections silent this many seconds, 0 = never (default 120)' },
   { flag: 'drain-timeout', key: 'drainTimeout', kind: 'seconds', min: 0.001, max: 3600, help: 'graceful-shutdown deadline in seconds (default 10)' },
@@ -131,6 +141,7 @@ export function defaultOptions(): ReactorOptions {
     maxPayload: MiB,
     maxInflight: 1024,
     maxBackpressure: MiB,
+    maxBufferedTotal: 256 * MiB,
     requestTimeout: 30,
     idleTimeout: 120,
     drainTimeout: 10,

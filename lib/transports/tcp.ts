@@ -60,6 +60,14 @@ export class TcpConnection extends BaseConnection {
   bufferedAmount(): number {
     return this.open ? this.socket.writableLength : 0;
   }
+
+  protected override inputHeld(): number {
+    return this.decoder.held;
+  }
+
+  protected transportAbort(): void {
+    this.socket.destroy();
+  }
 }
 
 export class TcpTransport implements Transport {
@@ -108,6 +116,7 @@ export class TcpTransport implements Transport {
     socket.on('data', (chunk: Buffer) => {
       if (!conn.open) return;
       const err = conn.decoder.push(chunk, (messages) => host.frame(conn, messages));
+      if (conn.decoder.buffered > 0) host.memory?.hold(conn); // an unfinished message: count it against --max-buffered-total
       if (err !== null && conn.open) {
         host.log.debug({ conn: conn.id, err }, 'closing tcp connection: bad input');
         host.metrics.protocolErrors.labels({ code: err === 'invalid' ? '1007' : '1009' }).inc();

@@ -111,6 +111,10 @@ export class WsConnection extends BaseConnection {
     return this.alive ? this.ws.getBufferedAmount() : 0;
   }
 
+  protected transportAbort(): void {
+    this.abandon();
+  }
+
   override ping(): void {
     if (this.open) this.ws.cork(() => this.ws.ping());
   }
