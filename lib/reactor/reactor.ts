@@ -16,6 +16,7 @@ import { RpcMetrics } from '../metrics/rpc-metrics';
 import type { BaseConnection, ConnectionOwner } from './connection';
 import { resolveOptions, type ReactorOptions } from './options';
 import { watchDescriptors } from './descriptors';
+import { MemoryBudget } from './memory-budget';
 import type { EventHandler, MethodFn, MethodOptions, RpcMessage } from './types';
 
 export interface ReactorCoreOptions extends Partial<ReactorOptions> {
@@ -63,6 +64,7 @@ export abstract class ReactorCore implements ConnectionOwner, FrameSink {
   readonly log: Logger;
   readonly metrics: RpcMetrics;
   readonly maxBackpressure: number;
+  readonly memory: MemoryBudget;
   protected readonly methods = new MethodRegistry();
   protected readonly dispatcher: Dispatcher;
   protected readonly handlers: EventHandler[] = [];
@@ -107,6 +109,7 @@ export abstract class ReactorCore implements ConnectionOwner, FrameSink {
     this.maxBackpressure = this.options.maxBackpressure;
     this.log = logger ?? pino({ level: logLevel ?? 'info', base: { pid: process.pid } });
     this.metrics = new RpcMetrics(() => this.dispatcher.pending);
+    this.memory = new MemoryBudget(this); // --max-buffered-total
     this.dispatcher = new Dispatcher(
       this.methods,
       { maxInflight: this.options.maxInflight, requestTimeoutMs: Math.round(this.options.requestTimeout * 1000) },
