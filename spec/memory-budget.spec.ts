@@ -86,8 +86,11 @@ describe('--max-buffered-total: a server-wide bound on bytes held by connections
     expect(closes).to.be.within(120, 150);
     expect(closedByServer).to.be.at.least(closes - 5); // the clients saw their connections closed
     expect(metric(text, 'ringloop_buffered_bytes')).to.be.at.most(BUDGET);
-    // Measured here: ~100 MiB with the budget (mostly read buffers awaiting GC), ~160 MiB without.
-    expect(rssBytes(pid) - rss0, 'RSS growth').to.be.below(135 * MiB);
+    // A loose bound only: the 135 MB the clients send pass through 64 KiB read buffers and the
+    // decoder's doubling buffers, garbage V8 collects when it likes (100-160 MiB of growth measured
+    // here with the budget; 155 MiB without it, 300 MiB without it for 300 clients). The held-bytes
+    // gauge above is the exact check.
+    expect(rssBytes(pid) - rss0, 'RSS growth').to.be.below(250 * MiB);
     expect(s.logs.some((l) => l.msg === 'connections closed: bytes held by all connections passed --max-buffered-total')).to.equal(true);
     expect((await honest.call('echo', ['after'])).result).to.equal('after');
     const fresh = await RpcClient.connect(s.url);

@@ -26,38 +26,36 @@ let nextId = 1;
 /** Answers merged into one WebSocket message stop short of this size (a single larger answer goes alone). */
 export const COALESCE_MAX = 64 * 1024;
 
+// BaseConnection.bits: the booleans of a connection and its fixed kind, in one small integer
+// (an idle connection is mostly its fields: see native-notes/memory-per-connection.md).
+const OPEN = 1;
+const PINGED = 2;
+const AUTH_PENDING = 4;
+const AUTH_STARTED = 8;
+const DIRTY = 16;
+const TCP = 32;
+const COALESCE = 64;
+
+// lastSeen is kept as milliseconds since this module loaded: a small integer V8 stores in the
+// field itself, where an epoch-milliseconds double would take a separate 16-byte box.
+const EPOCH = Date.now();
+
 export abstract class BaseConnection implements Connection {
   readonly id = nextId++;
-  open = true;
+  private bits: number;
   inflight = 0;
   identity: unknown = undefined;
   state: unknown = undefined;
-  /** Reactor clock (ms) of the last inbound traffic; drives the idle timeout. */
-  lastSeen: number;
-  /** A keep-alive ping is outstanding. */
-  pinged = false;
-  /** TCP with auth on: only `auth` is served until it succeeds. */
-  authPending = false;
-  authStarted = false;
+  private seen: number;
   /** Async calls not yet answered, so they can be cancelled when the connection goes. */
   calls: Set<Call> | null = null;
-  /**
-   * Output queued this turn, sent as one write by flush(): whole buffers in
-   * `chunks`, then an open byte range of an encoder slab (rangeBuf[rangeStart..rangeEnd])
-   * that consecutive slab-encoded answers extend, so those cost no Buffer each
-   * and no concatenation.
-   */
-  private chunks: Uint8Array[] | null = null;
-  private rangeBuf: Buffer | null = null;
-  private rangeStart = 0;
-  private rangeEnd = 0;
+  /** Output queued this turn (see OutQueue); made on the first write, so a connection that never answered has none. */
+  private q: OutQueue | null = null;
   private outBytes = 0;
-  /** Has output waiting for flush() (and is on the reactor's flush list or being read). */
-  dirty = false;
 
   constructor(
     protected readonly owner: ConnectionOwner,
-    readonly transport: TransportKind,
+    transport: TransportKind,
     readonly remoteAddress: string,
     now: number,
     /**
@@ -67,9 +65,64 @@ export abstract class BaseConnection implements Connection {
      * answers leave as one message, not one per request message. TCP: the
      * transport hands over whole reads; answers leave as each read ends.
      */
-    readonly coalesce = false,
+    coalesce = false,
   ) {
-    this.lastSeen = now;
+    this.bits = OPEN | (transport === 'tcp' ? TCP : 0) | (coalesce ? COALESCE : 0);
+    this.seen = now - EPOCH;
+  }
+
+  get transport(): TransportKind {
+    return (this.bits & TCP) !== 0 ? 'tcp' : 'ws';
+  }
+
+  get coalesce(): boolean {
+    return (this.bits & COALESCE) !== 0;
+  }
+
+  get open(): boolean {
+    return (this.bits & OPEN) !== 0;
+  }
+  set open(v: boolean) {
+    this.bits = v ? this.bits | OPEN : this.bits & ~OPEN;
+  }
+
+  /** A keep-alive ping is outstanding. */
+  get pinged(): boolean {
+    return (this.bits & PINGED) !== 0;
+  }
+  set pinged(v: boolean) {
+    this.bits = v ? this.bits | PINGED : this.bits & ~PINGED;
+  }
+
+  /** TCP with auth on: only `auth` is served until it succeeds. */
+  get authPending(): boolean {
+    return (this.bits & AUTH_PENDING) !== 0;
+  }
+  set authPending(v: boolean) {
+    this.bits = v ? this.bits | AUTH_PENDING : this.bits & ~AUTH_PENDING;
+  }
+
+  get authStarted(): boolean {
+    return (this.bits & AUTH_STARTED) !== 0;
+  }
+  set authStarted(v: boolean) {
+    this.bits = v ? this.bits | AUTH_STARTED : this.bits & ~AUTH_STARTED;
+  }
+
+  /** Has output waiting for flush() (and is on the reactor's flush list or being read). */
+  get dirty(): boolean {
+    return (this.bits & DIRTY) !== 0;
+  }
+  set dirty(v: boolean) {
+    this.bits = v ? this.bits | DIRTY : this.bits & ~DIRTY;
+  }
+
+  /** Reactor clock (ms) of the last inbound traffic; drives the idle timeout. */
+  get lastSeen(): number {
+    return this.seen + EPOCH;
+  }
+  set lastSeen(ms: number) {
+    this.seen = ms - EPOCH;
   }
 
   /**
@@ -97,21 +150,23 @@ export abstract class BaseConnection implements Connection {
 
   write(bytes: Uint8Array): void {
     if (!this.open || !this.makeRoom(bytes.length)) return this.owner.unsent(this, bytes.length);
-    if (this.rangeBuf !== null) this.closeRange();
-    this.push(bytes);
+    const q = this.q ?? (this.q = new OutQueue());
+    if (q.rangeBuf !== null) q.closeRange();
+    q.push(bytes);
     this.queued(bytes.length);
   }
 
   /** Queues buf[start..end], which the caller never rewrites (an append-only encoder slab). */
   writeRange(buf: Buffer, start: number, end: number): void {
     if (!this.open || !this.makeRoom(end - start)) return this.owner.unsent(this, end - start);
-    if (this.rangeBuf === buf && this.rangeEnd === start) {
-      this.rangeEnd = end;
+    const q = this.q ?? (this.q = new OutQueue());
+    if (q.rangeBuf === buf && q.rangeEnd === start) {
+      q.rangeEnd = end;
     } else {
-      if (this.rangeBuf !== null) this.closeRange();
-      this.rangeBuf = buf;
-      this.rangeStart = start;
-      this.rangeEnd = end;
+      if (q.rangeBuf !== null) q.closeRange();
+      q.rangeBuf = buf;
+      q.rangeStart = start;
+      q.rangeEnd = end;
     }
     this.queued(end - start);
   }
@@ -120,16 +175,6 @@ export abstract class BaseConnection implements Connection {
   private makeRoom(bytes: number): boolean {
     if (this.outBytes > 0 && this.outBytes + bytes > COALESCE_MAX) this.flush(this.owner.reading !== this);
     return this.open;
-  }
-
-  private closeRange(): void {
-    this.push(this.rangeBuf!.subarray(this.rangeStart, this.rangeEnd));
-    this.rangeBuf = null;
-  }
-
-  private push(chunk: Uint8Array): void {
-    if (this.chunks === null) this.chunks = [chunk];
-    else this.chunks.push(chunk);
   }
 
   private queued(bytes: number): void {
@@ -149,21 +194,13 @@ export abstract class BaseConnection implements Connection {
   flush(cork: boolean): void {
     this.dirty = false;
     const n = this.outBytes;
+    const q = this.q;
+    if (q === null) return;
     if (n === 0) {
-      this.chunks = null; // nothing, or only empty buffers
-      this.rangeBuf = null;
+      q.clear(); // nothing, or only empty buffers
       return;
     }
-    let out: Uint8Array;
-    if (this.chunks === null) {
-      out = this.rangeBuf!.subarray(this.rangeStart, this.rangeEnd);
-      this.rangeBuf = null;
-    } else {
-      if (this.rangeBuf !== null) this.closeRange();
-      const chunks = this.chunks;
-      out = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, n);
-      this.chunks = null;
-    }
+    const out = q.take(n);
     this.outBytes = 0;
     if (!this.open) return this.owner.unsent(this, n);
     const backedUp = this.transportSend(out, cork);
@@ -185,8 +222,7 @@ export abstract class BaseConnection implements Connection {
   abort(code: number, reason: string): void {
     if (this.outBytes > 0) {
       this.owner.unsent(this, this.outBytes);
-      this.chunks = null;
-      this.rangeBuf = null;
+      this.q!.clear();
       this.outBytes = 0;
     }
     if (this.open) this.transportClose(code, reason);
@@ -199,5 +235,48 @@ export abstract class BaseConnection implements Connection {
     if (this.outBytes > 0) this.flush(this.owner.reading !== this);
     if (!this.open) return; // that flush passed --max-backpressure and closed with 1008
     this.transportClose(code, reason);
+  }
+}
+
+/**
+ * A connection's output for this turn: whole buffers in `chunks`, then an open
+ * byte range of an encoder slab (rangeBuf[rangeStart..rangeEnd]) that
+ * consecutive slab-encoded answers extend, so those cost no Buffer each and
+ * no concatenation.
+ */
+class OutQueue {
+  chunks: Uint8Array[] | null = null;
+  rangeBuf: Buffer | null = null;
+  rangeStart = 0;
+  rangeEnd = 0;
+
+  closeRange(): void {
+    this.push(this.rangeBuf!.subarray(this.rangeStart, this.rangeEnd));
+    this.rangeBuf = null;
+  }
+
+  push(chunk: Uint8Array): void {
+    if (this.chunks === null) this.chunks = [chunk];
+    else this.chunks.push(chunk);
+  }
+
+  clear(): void {
+    this.chunks = null;
+    this.rangeBuf = null;
+  }
+
+  /** Everything queued (n bytes) as one buffer; the queue is empty afterwards. */
+  take(n: number): Uint8Array {
+    let out: Uint8Array;
+    if (this.chunks === null) {
+      out = this.rangeBuf!.subarray(this.rangeStart, this.rangeEnd);
+      this.rangeBuf = null;
+    } else {
+      if (this.rangeBuf !== null) this.closeRange();
+      const chunks = this.chunks;
+      out = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, n);
+      this.chunks = null;
+    }
+    return out;
   }
 }

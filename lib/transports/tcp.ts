@@ -9,11 +9,12 @@ import tls from 'node:tls';
 import { BaseConnection } from '../reactor/connection';
 import { StreamDecoder } from '../protocol/stream';
 import { lingerMs, type Transport, type TransportHost } from './transport';
+import { internAddress } from './intern';
 
 
 export function tcpAddress(addr: string | undefined): string {
   if (!addr) return 'unknown';
-  return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
+  return internAddress(addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr);
 }
 
 export class TcpConnection extends BaseConnection {

@@ -7,6 +7,7 @@ import { BaseConnection } from '../reactor/connection';
 import { CloseCode } from '../errors';
 import { loadUws, type Uws } from './uws-native';
 import { lingerMs, type Transport, type TransportHost } from './transport';
+import { internAddress } from './intern';
 import { bearerToken, runAuthenticator, type AuthDecision, type AuthRequest } from '../auth/authenticator';
 import { framingProblem, guardHttp, refuse, respond, type Fault } from './http-guard';
 import { checkControlBacklog, nativePayloadLimit } from './ws-guard';
@@ -21,7 +22,7 @@ interface WsData {
 }
 
 function remoteOf(res: HttpResponse): string {
-  return normalizeAddress(Buffer.from(res.getRemoteAddressAsText()).toString());
+  return internAddress(normalizeAddress(Buffer.from(res.getRemoteAddressAsText()).toString()));
 }
 
 const MAPPED_V4 = /^(?:0000:){5}ffff:([0-9a-f]{4}):([0-9a-f]{4})$/i;
@@ -64,7 +65,6 @@ export class WsConnection extends BaseConnection {
     host: TransportHost,
     private readonly ws: WebSocket<WsData>,
     remote: string,
-    private readonly lingerMs: number,
   ) {
     super(host, 'ws', remote, host.clock, true);
   }
@@ -87,7 +87,7 @@ export class WsConnection extends BaseConnection {
     // whatever is still buffered, close frame included: end only once the buffer is empty.
     this.endPending = sent;
     if (this.ws.getBufferedAmount() === 0) this.finishEnd();
-    else setTimeout(() => this.abandon(), this.lingerMs).unref();
+    else setTimeout(() => this.abandon(), lingerMs(this.owner as TransportHost)).unref();
   }
 
   /** uWS drained some output. Returns true when this connection was only waiting to end. */
@@ -245,7 +245,7 @@ export class WebSocketTransport implements Transport {
         try {
           const data = ws.getUserData();
           this.alive++;
-          const conn = new WsConnection(host, ws, data.remote, lingerMs(host));
+          const conn = new WsConnection(host, ws, data.remote);
           conn.identity = data.identity;
           data.conn = conn;
           host.connectionOpened(conn);
