@@ -83,7 +83,6 @@ export interface GuardHost {
   readonly options: ReactorOptions;
   readonly log: Logger;
   readonly metrics: { readonly registry: Registry };
-  readonly draining: boolean;
 }
 
 export class DescriptorGuard {
@@ -101,6 +100,8 @@ export class DescriptorGuard {
     private readonly transports: readonly Pausable[],
     readonly limit: number,
     readonly reserve: number,
+    /** False once the reactor stops accepting for good (retiring in a hot restart, draining): the guard stops. */
+    private readonly accepting: () => boolean,
   ) {
     const r = host.metrics.registry;
     this.acceptErrors = r
@@ -120,10 +121,6 @@ export class DescriptorGuard {
     this.timer = null;
   }
 
-  get accepting(): boolean {
-    return !this.paused;
-  }
-
   private schedule(ms: number): void {
     this.timer = setTimeout(() => this.check(), ms);
     this.timer.unref();
@@ -131,7 +128,7 @@ export class DescriptorGuard {
 
   private check(): void {
     this.timer = null;
-    if (this.host.draining) return; // listen sockets are closed for good
+    if (!this.accepting()) return; // listen sockets are closed for good
     if (this.paused) return this.recheck();
     let fd = -1;
     let full = false;
@@ -199,9 +196,9 @@ export class DescriptorGuard {
 /**
  * At listen: raises the descriptor limit, caps --max-connections (0 = as many
  * as the limit allows) and starts the guard. Linux only; null elsewhere.
- * Stops by itself once the host drains.
+ * Stops by itself once `accepting()` turns false.
  */
-export function watchDescriptors(host: GuardHost, transports: readonly Pausable[]): DescriptorGuard | null {
+export function watchDescriptors(host: GuardHost, transports: readonly Pausable[], accepting: () => boolean): DescriptorGuard | null {
   const raised = raiseNofile();
   const limit = raised.limit;
   if (limit === null) return null;
@@ -215,7 +212,7 @@ export function watchDescriptors(host: GuardHost, transports: readonly Pausable[
   const fields = { soft: limit.soft, hard: limit.hard, raisedFrom: raised.raisedFrom, open: baseline, reserve, maxConnections: o.maxConnections };
   if (asked > cap) host.log.warn({ ...fields, asked }, '--max-connections lowered to what the file-descriptor limit can hold');
   else host.log.info(fields, 'file-descriptor limit');
-  const guard = new DescriptorGuard(host, transports, limit.soft, reserve);
+  const guard = new DescriptorGuard(host, transports, limit.soft, reserve, accepting);
   guard.start();
   return guard;
 }

@@ -15,7 +15,6 @@ import { MethodRegistry } from '../rpc/methods';
 import { RpcMetrics } from '../metrics/rpc-metrics';
 import type { BaseConnection, ConnectionOwner } from './connection';
 import { resolveOptions, type ReactorOptions } from './options';
-import { watchDescriptors } from './descriptors';
 import { MemoryBudget } from './memory-budget';
 import type { EventHandler, MethodFn, MethodOptions, RpcMessage } from './types';
 
@@ -227,7 +226,6 @@ export abstract class ReactorCore implements ConnectionOwner, FrameSink {
       for (const stop of this.stopHooks) await stop(0);
       throw e;
     }
-    watchDescriptors(this, this.transports); // raises RLIMIT_NOFILE, caps --max-connections, stops accepting at the limit
     this.startIdleTick();
     for (const h of this.handlers) if (h.onTick) this.startTick(h);
     this.listenInfo = info;

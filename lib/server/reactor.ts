@@ -14,7 +14,8 @@ import type { MethodFn, MethodOptions } from '../reactor/types';
 import { applyReactorLayout, planLayout, type CpuLayout } from '../reactor/affinity';
 import { WebSocketTransport } from '../transports/websocket';
 import { TcpTransport } from '../transports/tcp';
-import type { TransportHost } from '../transports/transport';
+import type { Transport, TransportHost } from '../transports/transport';
+import { watchDescriptors } from '../reactor/descriptors';
 import { loadTls, type TlsMaterial } from '../transports/tls';
 import type { Plugin } from '../plugins/plugin';
 import { PluginScope, type PluginHost } from '../plugins/scope';
@@ -150,14 +151,17 @@ export class Reactor extends ReactorCore implements TransportHost, PluginHost {
     await this.startPool();
     const ws = new WebSocketTransport(this);
     this.pubsub.attach(ws);
-    this.transports = [ws];
+    const bound: Transport[] = [ws];
+    this.transports = bound;
     const port = await ws.listen(this.sharedPort);
     let tcpPort: number | null = null;
     if (this.options.tcpPort !== null) {
       const tcp = new TcpTransport(this);
-      this.transports.push(tcp);
+      bound.push(tcp);
       tcpPort = await tcp.listen();
     }
+    // Raises RLIMIT_NOFILE, caps --max-connections, closes the listen sockets while descriptors run out.
+    watchDescriptors(this, bound, () => this.state === 'listening');
     return { host: this.options.host, port, tcpPort };
   }
 
