@@ -81,6 +81,11 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
 }
 
+/** `ringloop serve` is a supervisor with reactor processes: the reactor logs the descriptor limit before it listens. */
+function reactorPid(logs: Array<Record<string, unknown>>): number {
+  return logs.find((l) => l.msg === 'file-descriptor limit')!.pid as number;
+}
+
 function rssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(m![1]) * 1024;
@@ -141,7 +146,7 @@ describe('file-descriptor exhaustion (low ulimit -n in a child process)', functi
     // Node itself raises the soft limit at start (so raisedFrom is null here); the next test covers ringloop's own raise.
     expect(line).to.include({ soft: 300, hard: 300, reserve: 18 });
     expect(line.maxConnections).to.equal(300 - (line.open as number) - 18);
-    expect(readFileSync(`/proc/${srv.proc.pid}/limits`, 'utf8')).to.match(/Max open files\s+300\s+300/);
+    expect(readFileSync(`/proc/${reactorPid(srv.logs)}/limits`, 'utf8')).to.match(/Max open files\s+300\s+300/);
   });
 
   it('raises a lowered soft limit to the hard limit itself (prlimit), as Go does', () => {
@@ -173,7 +178,7 @@ describe('file-descriptor exhaustion (low ulimit -n in a child process)', functi
   it('tcp: a flood of idle connections stays under the derived cap (extra ones closed at once), no spin, others served', async () => {
     srv = await serveLimited('ulimit -n 64', ['--tcp-port', String(await freePort())]);
     const s = srv;
-    const pid = s.proc.pid!;
+    const pid = reactorPid(s.logs);
     const cap = s.logs.find((l) => l.msg === 'file-descriptor limit')!.maxConnections as number;
     const tcp = await TcpRpcClient.connect(s.tcpPort!);
     sockets = flood(s.tcpPort!, 150);
@@ -198,7 +203,7 @@ describe('file-descriptor exhaustion (low ulimit -n in a child process)', functi
     it(`${transport}: a flood of idle sockets on the WebSocket port exhausts the descriptors; no spin, one log line, counted, ${transport} clients served, recovers`, async () => {
       srv = await serveLimited('ulimit -n 64', transport === 'tcp' ? ['--tcp-port', String(await freePort())] : []);
       const s = srv;
-      const pid = s.proc.pid!;
+      const pid = reactorPid(s.logs);
       const ws = await RpcClient.connect(`ws://127.0.0.1:${s.port}`);
       const tcp = transport === 'tcp' ? await TcpRpcClient.connect(s.tcpPort!) : null;
       // Sockets that never upgrade are uWS HTTP sockets: not connections, not capped, until uWS's HTTP idle timeout.

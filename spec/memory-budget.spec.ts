@@ -18,6 +18,11 @@ import { TcpRpcClient } from './helpers/tcp-client';
 const MiB = 1024 * 1024;
 const BUDGET = 16 * MiB;
 
+/** `ringloop serve` is a supervisor with reactor processes: the reactor logs the descriptor limit before it listens. */
+function reactorPid(logs: Array<Record<string, unknown>>): number {
+  return logs.find((l) => l.msg === 'file-descriptor limit')!.pid as number;
+}
+
 function rssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(m![1]) * 1024;
@@ -64,7 +69,7 @@ describe('--max-buffered-total: a server-wide bound on bytes held by connections
     srv = await startCli(['serve', '--port', '0', '--tcp-port', '0', '--workers', '1', '--max-buffered-total', String(BUDGET)]);
     const s = srv;
     const tcpPort = s.logs.find((l) => l.msg === 'listening')!.tcpPort as number;
-    const pid = s.proc.pid!;
+    const pid = reactorPid(s.logs);
     const honest = await TcpRpcClient.connect(tcpPort);
     expect((await honest.call('echo', ['before'])).result).to.equal('before');
     const rss0 = rssBytes(pid);
@@ -107,7 +112,7 @@ describe('--max-buffered-total: a server-wide bound on bytes held by connections
       '--plugin', path.join(ROOT, 'spec', 'fixtures', 'bulk-output.js'),
     ]);
     const s = srv;
-    const pid = s.proc.pid!;
+    const pid = reactorPid(s.logs);
     const honest = await RpcClient.connect(s.url);
     const rss0 = rssBytes(pid);
     const closes: Array<Promise<number>> = [];
