@@ -11,18 +11,16 @@
  * For each server (ringloop, uws-msgpackr for reference, ws-rpc), in
  * alternating order every round: start it, open and close 100 connections
  * (warms the code paths), sample VmRSS, open N idle connections (handshake
- * done by lib/load, nothing sent afterwards), sample again after 2 s and once
- * more after --settle seconds (default 15); bytes per connection =
- * (after − before) / N, the settled figure from a "before" sample also taken
- * --settle seconds after the warm-up. Medians over rounds.
+ * done by lib/load, nothing sent afterwards), wait 2 s, sample again; bytes
+ * per connection = (after − before) / N. Medians over rounds.
  *
- * Why two samples: a server that runs JS per connection (ringloop's upgrade
- * and open handlers) allocates while the connections arrive, and V8 grows its
- * young generation for that burst; it gives the memory back once allocation
- * has stopped for a while (its memory reducer, ~8-10 s later here). The 2 s
- * figure includes that burst-sized young generation, the settled one is what
- * the idle connections keep. A bare uWS server runs no JS per connection, so
- * its two figures agree.
+ * --settle S takes the baseline S s after the warm-up instead of 1 s, and a
+ * third sample S s after opening the connections. Why: a server that runs JS
+ * per connection (ringloop's upgrade and open handlers) makes V8 size its heap
+ * for the burst of connects, and V8 gives memory back only when its memory
+ * reducer runs, seconds after allocation stops; with the 1 s baseline, a
+ * reduction during the wait would be credited to the connections. A bare uWS
+ * server runs no JS per connection, so its figures agree either way.
  * Writes benchmarks/results/idle-rss-<date>[-quick].json.
  */
 import { execSync } from 'node:child_process';
@@ -52,7 +50,7 @@ interface Args {
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const a: Args = { quick: false, connections: 5000, rounds: 3, servers: ['ringloop', 'uws-msgpackr', 'ws-rpc'], out: null, pin: true, settle: 15, base: null };
+  const a: Args = { quick: false, connections: 5000, rounds: 3, servers: ['ringloop', 'uws-msgpackr', 'ws-rpc'], out: null, pin: true, settle: 0, base: null };
   let roundsGiven = false;
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
@@ -97,7 +95,6 @@ interface Measurement {
   rssAfterBytes: number;
   bytesPerConnection: number;
   rssSettledBytes: number;
-  rssBeforeSettledBytes: number;
   bytesPerConnectionSettled: number;
   openAtEnd: number;
   closes: Record<string, number>;
@@ -114,15 +111,15 @@ async function measure(name: string, n: number, round: number, pin: boolean, set
     await sleep(300);
     await warm.close();
     await sleep(1000);
+    // --settle S: the baseline too is taken S s after the warm-up (V8 gives start-up memory back
+    // meanwhile), so both figures compare settled states; without it, the historical method.
+    if (settleS > 0) await sleep(settleS * 1000 - 1000);
     const before = await sampleRss(server.pid);
-    // The settled figure compares settled states: V8 also gives back start-up memory after a while.
-    await sleep(Math.max(0, settleS * 1000 - 2000));
-    const beforeSettled = await sampleRss(server.pid);
     const conns = await openIdleConnections({ url, count: n, connectConcurrency: 200 });
     await sleep(2000);
     const after = await sampleRss(server.pid);
-    await sleep(Math.max(0, settleS * 1000 - 3000));
-    const settled = await sampleRss(server.pid);
+    if (settleS > 0) await sleep(Math.max(0, settleS * 1000 - 3000));
+    const settled = settleS > 0 ? await sampleRss(server.pid) : after;
     const m: Measurement = {
       round,
       server: name,
@@ -131,8 +128,7 @@ async function measure(name: string, n: number, round: number, pin: boolean, set
       rssAfterBytes: after,
       bytesPerConnection: Math.round((after - before) / n),
       rssSettledBytes: settled,
-      rssBeforeSettledBytes: beforeSettled,
-      bytesPerConnectionSettled: Math.round((settled - beforeSettled) / n),
+      bytesPerConnectionSettled: Math.round((settled - before) / n),
       openAtEnd: conns.openCount(),
       closes: conns.closes(),
     };
@@ -174,7 +170,7 @@ async function main(): Promise<void> {
         const m = await measure(name, args.connections, round, args.pin, args.settle, args.base);
         results.push(m);
         process.stderr.write(
-          `round ${round} ${name.padEnd(13)} ${m.bytesPerConnection} B/connection at 2 s, ${m.bytesPerConnectionSettled} B at ${args.settle} s  (RSS ${(m.rssBeforeBytes / 2 ** 20).toFixed(1)} → ${(m.rssAfterBytes / 2 ** 20).toFixed(1)}; settled ${(m.rssBeforeSettledBytes / 2 ** 20).toFixed(1)} → ${(m.rssSettledBytes / 2 ** 20).toFixed(1)} MiB, ${m.openAtEnd}/${m.connections} open)\n`,
+          `round ${round} ${name.padEnd(13)} ${m.bytesPerConnection} B/connection at 2 s, ${m.bytesPerConnectionSettled} B at ${args.settle} s  (RSS ${(m.rssBeforeBytes / 2 ** 20).toFixed(1)} → ${(m.rssAfterBytes / 2 ** 20).toFixed(1)} → ${(m.rssSettledBytes / 2 ** 20).toFixed(1)} MiB, ${m.openAtEnd}/${m.connections} open)\n`,
         );
       } catch (e) {
         notes.push(`round ${round} ${name}: ${(e as Error).message}`);
@@ -182,7 +178,7 @@ async function main(): Promise<void> {
       }
     }
   }
-  const goals: Record<string, string> = { ringloop: '<= 1024 B settled (issue 14)' };
+  const goals: Record<string, string> = { ringloop: '<= 1024 B (issue 14)' };
   const summary: Record<string, { bytesPerConnection: number; all: number[]; bytesPerConnectionSettled: number; allSettled: number[]; goal?: string }> = {};
   for (const name of servers) {
     const rs = results.filter((r) => r.server === name);
@@ -208,7 +204,10 @@ async function main(): Promise<void> {
     setup: {
       connections: args.connections,
       rounds: args.rounds,
-      method: `warm-up 100 connections opened and closed; VmRSS median of 5 samples 1 s after the warm-up and 2 s after opening N idle WebSocket connections (bytesPerConnection); and ${args.settle} s after the warm-up and ${args.settle} s after opening them (bytesPerConnectionSettled)`,
+      method:
+        args.settle > 0
+          ? `warm-up 100 connections opened and closed; VmRSS median of 5 samples ${args.settle} s after the warm-up, then 2 s (bytesPerConnection) and ${args.settle} s (bytesPerConnectionSettled) after opening N idle WebSocket connections`
+          : 'warm-up 100 connections opened and closed; VmRSS median of 5 samples 1 s after the warm-up and 2 s after opening N idle WebSocket connections',
       ringloopCommand: 'node bin/ringloop.js serve --port 0 --workers 1',
       pinning: args.pin ? 'server taskset -c 0' : 'none',
     },
