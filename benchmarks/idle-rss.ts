@@ -217,8 +217,11 @@ async function main(): Promise<void> {
   };
   fs.mkdirSync(path.dirname(outFile), { recursive: true });
   fs.writeFileSync(outFile, JSON.stringify(doc, null, 2) + '\n');
-  let table = `\n| server | bytes / idle connection at 2 s (median) | at ${args.settle} s | goal |\n|---|---|---|---|\n`;
-  for (const [name, s] of Object.entries(summary)) table += `| ${name} | ${s.bytesPerConnection} | ${s.bytesPerConnectionSettled} | ${s.goal ?? '–'} |\n`;
+  const settled = args.settle > 0;
+  let table = `\n| server | bytes / idle connection at 2 s (median) |${settled ? ` at ${args.settle} s |` : ''} goal |\n|---|---|${settled ? '---|' : ''}---|\n`;
+  for (const [name, s] of Object.entries(summary)) {
+    table += `| ${name} | ${s.bytesPerConnection} |${settled ? ` ${s.bytesPerConnectionSettled} |` : ''} ${s.goal ?? '–'} |\n`;
+  }
   process.stdout.write(`${table}\nwrote ${path.relative(ROOT, outFile)}\n`);
 }
 
