@@ -81,9 +81,22 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
 }
 
-/** `ringloop serve` is a supervisor with reactor processes: the reactor logs the descriptor limit before it listens. */
-function reactorPid(logs: Array<Record<string, unknown>>): number {
-  return logs.find((l) => l.msg === 'file-descriptor limit')!.pid as number;
+/**
+ * `ringloop serve` is a supervisor with reactor processes: the reactor's pid, from the line it logs
+ * as it starts listening (its lines and the supervisor's reach the pipe in either order).
+ */
+async function reactorPid(logs: Array<Record<string, unknown>>): Promise<number> {
+  return (await reactorLine(logs)).pid as number;
+}
+
+/** The reactor's descriptor-limit line (its `--max-connections lowered` warning when it lowered it). */
+async function reactorLine(logs: Array<Record<string, unknown>>): Promise<Record<string, unknown>> {
+  for (let i = 0; i < 100; i++) {
+    const line = logs.find((l) => l.msg === 'file-descriptor limit' || l.msg === '--max-connections lowered to what the file-descriptor limit can hold');
+    if (line) return line;
+    await delay(50);
+  }
+  throw new Error('no descriptor-limit line from the reactor');
 }
 
 function rssBytes(pid: number): number {
@@ -110,6 +123,13 @@ function metric(text: string, name: string): number {
   let sum = 0;
   for (const line of text.split('\n')) if (line.startsWith(name + ' ') || line.startsWith(name + '{')) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
   return sum;
+}
+
+/** `p`, or a failure naming `what` after `ms` (nothing in these specs may hang until mocha's timeout). */
+function within<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (t = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)));
+  return Promise.race([p, timeout]).finally(() => clearTimeout(t));
 }
 
 async function eventually<T>(what: string, fn: () => Promise<T>, ms = 8000): Promise<T> {
@@ -141,12 +161,13 @@ describe('file-descriptor exhaustion (low ulimit -n in a child process)', functi
 
   it('runs with the soft RLIMIT_NOFILE at the hard limit and derives --max-connections from it, with a reserve', async () => {
     srv = await serveLimited('ulimit -Sn 100 && ulimit -Hn 300', []);
-    const line = srv.logs.find((l) => l.msg === 'file-descriptor limit')!;
+    const line = await reactorLine(srv.logs);
+    expect(line.msg).to.equal('file-descriptor limit');
     expect(line, 'the limit is logged').to.not.equal(undefined);
     // Node itself raises the soft limit at start (so raisedFrom is null here); the next test covers ringloop's own raise.
     expect(line).to.include({ soft: 300, hard: 300, reserve: 18 });
     expect(line.maxConnections).to.equal(300 - (line.open as number) - 18);
-    expect(readFileSync(`/proc/${reactorPid(srv.logs)}/limits`, 'utf8')).to.match(/Max open files\s+300\s+300/);
+    expect(readFileSync(`/proc/${await reactorPid(srv.logs)}/limits`, 'utf8')).to.match(/Max open files\s+300\s+300/);
   });
 
   it('raises a lowered soft limit to the hard limit itself (prlimit), as Go does', () => {
@@ -161,7 +182,8 @@ describe('file-descriptor exhaustion (low ulimit -n in a child process)', functi
 
   it('lowers a --max-connections the limit cannot hold, and refuses upgrades past it with 503', async () => {
     srv = await serveLimited('ulimit -n 64', ['--max-connections', '1000']);
-    const line = srv.logs.find((l) => l.msg === '--max-connections lowered to what the file-descriptor limit can hold')!;
+    const line = await reactorLine(srv.logs);
+    expect(line.msg).to.equal('--max-connections lowered to what the file-descriptor limit can hold');
     expect(line).to.include({ soft: 64, asked: 1000 });
     const cap = line.maxConnections as number;
     expect(cap).to.be.within(1, 64 - 16);
@@ -178,8 +200,8 @@ describe('file-descriptor exhaustion (low ulimit -n in a child process)', functi
   it('tcp: a flood of idle connections stays under the derived cap (extra ones closed at once), no spin, others served', async () => {
     srv = await serveLimited('ulimit -n 64', ['--tcp-port', String(await freePort())]);
     const s = srv;
-    const pid = reactorPid(s.logs);
-    const cap = s.logs.find((l) => l.msg === 'file-descriptor limit')!.maxConnections as number;
+    const pid = await reactorPid(s.logs);
+    const cap = (await reactorLine(s.logs)).maxConnections as number;
     const tcp = await TcpRpcClient.connect(s.tcpPort!);
     sockets = flood(s.tcpPort!, 150);
     const closed = await Promise.all(sockets.map((x) => new Promise<boolean>((r) => {
@@ -203,7 +225,7 @@ describe('file-descriptor exhaustion (low ulimit -n in a child process)', functi
     it(`${transport}: a flood of idle sockets on the WebSocket port exhausts the descriptors; no spin, one log line, counted, ${transport} clients served, recovers`, async () => {
       srv = await serveLimited('ulimit -n 64', transport === 'tcp' ? ['--tcp-port', String(await freePort())] : []);
       const s = srv;
-      const pid = reactorPid(s.logs);
+      const pid = await reactorPid(s.logs);
       const ws = await RpcClient.connect(`ws://127.0.0.1:${s.port}`);
       const tcp = transport === 'tcp' ? await TcpRpcClient.connect(s.tcpPort!) : null;
       // Sockets that never upgrade are uWS HTTP sockets: not connections, not capped, until uWS's HTTP idle timeout.
@@ -217,24 +239,33 @@ describe('file-descriptor exhaustion (low ulimit -n in a child process)', functi
       const cpu = (cpuSeconds(pid) - cpu0) / 1.5;
       expect(cpu, 'share of one core used while exhausted').to.be.below(0.5);
       // Open connections are served throughout.
-      expect((await ws.call('echo', ['served'])).result).to.equal('served');
-      if (tcp) expect((await tcp.call('add', [1, 2])).result).to.equal(3);
+      expect((await within(3000, ws.call('echo', ['served']), 'ws echo while exhausted')).result).to.equal('served');
+      if (tcp) expect((await within(3000, tcp.call('add', [1, 2]), 'tcp add while exhausted')).result).to.equal(3);
       expect(rssBytes(pid)).to.be.below(400 * 1024 * 1024);
       // The flood goes away: it accepts again by itself.
       for (const x of sockets) x.destroy();
       sockets = [];
-      const again = await eventually('accepting again', () => RpcClient.connect(`ws://127.0.0.1:${s.port}`)).catch((e: Error) => {
-        throw new Error(`${e.message}; exit ${String(s.proc.exitCode)}; stderr ${s.stderr()}; logs ${JSON.stringify(s.logs.slice(-5))}`);
+      const logs = (): string => `exit ${String(s.proc.exitCode)}; stderr ${s.stderr()}; logs ${JSON.stringify(s.logs.slice(-5))}`;
+      const again = await eventually('accepting again', async () => {
+        const c = await within(1000, RpcClient.connect(`ws://127.0.0.1:${s.port}`), 'ws connect');
+        expect((await within(1000, c.call('echo', [1]), 'ws echo')).result).to.equal(1);
+        return c;
+      }).catch((e: Error) => {
+        throw new Error(`${e.message}; ${logs()}`);
       });
-      expect((await again.call('echo', [1])).result).to.equal(1);
       if (transport === 'tcp') {
-        const t2 = await eventually('tcp accepting again', () => TcpRpcClient.connect(s.tcpPort!));
-        expect((await t2.call('echo', [2])).result).to.equal(2);
+        const t2 = await eventually('tcp accepting again', async () => {
+          const c = await within(1000, TcpRpcClient.connect(s.tcpPort!), 'tcp connect');
+          expect((await within(1000, c.call('echo', [2]), 'tcp echo')).result).to.equal(2);
+          return c;
+        }).catch((e: Error) => {
+          throw new Error(`${e.message}; ${logs()}`);
+        });
         t2.close();
       }
       expect(s.logs.filter(exhausted), 'logged once for the episode').to.have.length(1);
       expect(s.logs.some((l) => l.msg === 'file descriptors available again: accepting')).to.equal(true);
-      const text = (await httpGet(s.port, '/metrics')).body;
+      const text = (await within(3000, httpGet(s.port, '/metrics'), 'GET /metrics')).body;
       expect(metric(text, 'ringloop_accept_pauses_total')).to.equal(1);
       expect(metric(text, 'ringloop_accept_errors_total') + metric(text, 'ringloop_accept_pauses_total')).to.be.at.least(1);
       expect(metric(text, 'ringloop_accept_paused')).to.equal(0);

@@ -18,9 +18,22 @@ import { TcpRpcClient } from './helpers/tcp-client';
 const MiB = 1024 * 1024;
 const BUDGET = 16 * MiB;
 
-/** `ringloop serve` is a supervisor with reactor processes: the reactor logs the descriptor limit before it listens. */
-function reactorPid(logs: Array<Record<string, unknown>>): number {
-  return logs.find((l) => l.msg === 'file-descriptor limit')!.pid as number;
+/**
+ * `ringloop serve` is a supervisor with reactor processes: the reactor's pid, from the line it logs
+ * as it starts listening (its lines and the supervisor's reach the pipe in either order).
+ */
+async function reactorPid(logs: Array<Record<string, unknown>>): Promise<number> {
+  return (await reactorLine(logs)).pid as number;
+}
+
+/** The reactor's descriptor-limit line (its `--max-connections lowered` warning when it lowered it). */
+async function reactorLine(logs: Array<Record<string, unknown>>): Promise<Record<string, unknown>> {
+  for (let i = 0; i < 100; i++) {
+    const line = logs.find((l) => l.msg === 'file-descriptor limit' || l.msg === '--max-connections lowered to what the file-descriptor limit can hold');
+    if (line) return line;
+    await delay(50);
+  }
+  throw new Error('no descriptor-limit line from the reactor');
 }
 
 function rssBytes(pid: number): number {
@@ -69,7 +82,7 @@ describe('--max-buffered-total: a server-wide bound on bytes held by connections
     srv = await startCli(['serve', '--port', '0', '--tcp-port', '0', '--workers', '1', '--max-buffered-total', String(BUDGET)]);
     const s = srv;
     const tcpPort = s.logs.find((l) => l.msg === 'listening')!.tcpPort as number;
-    const pid = reactorPid(s.logs);
+    const pid = await reactorPid(s.logs);
     const honest = await TcpRpcClient.connect(tcpPort);
     expect((await honest.call('echo', ['before'])).result).to.equal('before');
     const rss0 = rssBytes(pid);
@@ -112,7 +125,7 @@ describe('--max-buffered-total: a server-wide bound on bytes held by connections
       '--plugin', path.join(ROOT, 'spec', 'fixtures', 'bulk-output.js'),
     ]);
     const s = srv;
-    const pid = reactorPid(s.logs);
+    const pid = await reactorPid(s.logs);
     const honest = await RpcClient.connect(s.url);
     const rss0 = rssBytes(pid);
     const closes: Array<Promise<number>> = [];
