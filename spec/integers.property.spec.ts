@@ -13,7 +13,7 @@ import { decode as mpDecode, encode as mpEncode } from '@msgpack/msgpack';
 import { decodeAny, encodeError, encodeNotification, encodeResult } from '../lib/protocol/codec';
 import { encodeResultBody } from '../lib/pool/wire';
 import type { Plugin } from '../lib/plugins/plugin';
-import { ROOT, RpcClient, startReactor, type TestServer } from './helpers/client';
+import { ROOT, RpcClient, delay, startReactor, type TestServer } from './helpers/client';
 
 const PYTHON = '/usr/bin/python3';
 const MIN = -(2n ** 63n);
@@ -152,6 +152,18 @@ describe('integers are sent as the smallest MessagePack integer', () => {
           expect(raw.subarray(raw.length - packed[i].length / 2).toString('hex'), `${method} ${values[i]}`).to.equal(packed[i]);
         }
       }
+      c.close();
+    });
+
+    it('pub/sub data: a published 2**40, -2**40 and BigInt reach a subscriber as integers', async () => {
+      srv = await startReactor();
+      const c = await RpcClient.connect(srv.url);
+      expect((await c.call('ringloop.subscribe', ['ints'])).result).to.equal(true);
+      const data = [2 ** 40, -(2 ** 40), 2n ** 63n - 1n, 2n ** 64n - 1n];
+      expect((await c.call('ringloop.publish', ['ints', data])).result).to.equal(true);
+      const want = '94' + pythonPack(data.map((v) => BigInt(v)), 'bare').join('');
+      for (let i = 0; i < 50 && !c.frames.some((f) => f.toString('hex').endsWith(want)); i++) await delay(20);
+      expect(c.frames.some((f) => f.toString('hex').endsWith(want)), 'delivered with integer forms').to.equal(true);
       c.close();
     });
   });

@@ -7,7 +7,8 @@
  */
 import { Packr } from 'msgpackr';
 import { packOptions } from '../protocol/codec';
-import { scanMessage, scanFrame } from '../protocol/scan';
+import { SCAN_FLAG_WIDE_NUMBER, lastScanFlags, scanMessage, scanFrame } from '../protocol/scan';
+import { compactIntegers } from '../protocol/integers';
 import { invalidParams } from '../errors';
 
 const packr = new Packr(packOptions);
@@ -26,6 +27,8 @@ export function packData(data: unknown): Buffer {
     throw invalidParams(`data cannot be encoded: ${(e as Error)?.message ?? String(e)}`);
   }
   if (scanMessage(out, 0, out.length) !== out.length) throw invalidParams('data cannot be sent as plain MessagePack (extension type or nesting deeper than 64)');
+  // Integers as the smallest MessagePack integer, as every value ringloop encodes (lib/protocol/integers.ts).
+  if ((lastScanFlags() & SCAN_FLAG_WIDE_NUMBER) !== 0) out = out.subarray(0, compactIntegers(out, 0, out.length));
   return out;
 }
 
