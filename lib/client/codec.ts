@@ -5,6 +5,7 @@
  * decoded as numbers up to 2^53 and BigInt beyond ('auto').
  */
 import { Options, Packr, Unpackr } from 'msgpackr';
+import { compactIntegers } from '../protocol/integers';
 
 const packr = new Packr({
   useRecords: false,
@@ -28,6 +29,10 @@ export function encode(message: unknown[]): Uint8Array {
   }
   // msgpackr writes a Date (and a few others) as an extension type, which servers refuse (1007).
   if (hasExtension(message, 0)) throw new TypeError('cannot encode: a Date, Map key type or other value needing a MessagePack extension');
+  // msgpackr packs integers beyond 32 bits as float64 (and BigInts as int64): rewrite them as the
+  // smallest MessagePack integer, as the server does (lib/protocol/integers.ts). Most messages hold no
+  // 9-byte number at all; a byte search skips them.
+  if (out.indexOf(0xcb) >= 0 || out.indexOf(0xcf) >= 0 || out.indexOf(0xd3) >= 0) out = out.subarray(0, compactIntegers(out, 0, out.length));
   return out;
 }
 

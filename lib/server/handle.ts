@@ -26,14 +26,17 @@ export class ReactorHandle {
     readonly generation: number,
     readonly index: number,
     readonly worker: Worker,
-  ) {}
+  ) {
+    // A send to a process that is exiting fails with EPIPE; its exit event follows and says what happened.
+    worker.on('error', () => undefined);
+  }
 
   get pid(): number | undefined {
     return this.worker.process.pid;
   }
 
   send(m: ToReactor): void {
-    if (this.state !== 'dead' && this.worker.isConnected()) this.worker.send(m);
+    if (this.state !== 'dead' && this.worker.isConnected()) this.worker.send(m, undefined, () => undefined);
   }
 
   /** The next message of `type`; rejects on `failed`, on exit, or after `ms`. */
