@@ -17,7 +17,12 @@ p99, p99.9, max), and messages missing or out of order per subscriber.
   --url URL           where subscribers connect (ws://HOST:PORT) (required)
   --pub-url URL       where the publisher connects (default --url; e.g. another server on the same NATS)
   --subscribers S     subscriber connections (default 200)
-  --rate R            publications per second (default 1000)
+  --rate R            publications per second (default 1000); max: as fast as the server delivers,
+                      at most --window publications not yet received by every subscriber
+  --window N          with --rate max: publications in flight (default 50000 / subscribers, at least 4)
+  --burst B           with --rate max: publications per write (default 1), e.g. a busy topic
+  --sample N          latency of the deliveries of every N-th publication only (default 1: all);
+                      order and loss are checked on every delivery
   --size BYTES        data bytes per publication, at least 12 (default 64)
   --topic T           topic (default load.fanout)
   --duration S        measured seconds (default 5)
@@ -54,6 +59,9 @@ export function parseFanoutArgs(argv: string[]): { options: FanoutOptions; json:
         duration: { type: 'string' },
         warmup: { type: 'string' },
         grace: { type: 'string' },
+        window: { type: 'string' },
+        sample: { type: 'string' },
+        burst: { type: 'string' },
         'group-by': { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -72,7 +80,10 @@ export function parseFanoutArgs(argv: string[]): { options: FanoutOptions; json:
       url: v.url ?? '',
       pubUrl: v['pub-url'],
       subscribers: num('subscribers', v.subscribers, 200, 1, 100_000, true),
-      rate: num('rate', v.rate, 1000, 0.1, 10_000_000, false),
+      rate: v.rate === 'max' ? 0 : num('rate', v.rate, 1000, 0.1, 10_000_000, false),
+      window: v.window === undefined ? undefined : num('window', v.window, 0, 1, 1_000_000, true),
+      burst: num('burst', v.burst, 1, 1, 100_000, true),
+      sampleEvery: num('sample', v.sample, 1, 1, 1_000_000, true),
       size: num('size', v.size, 64, 12, 16 * 1024 * 1024, true),
       topic,
       durationS: num('duration', v.duration, 5, 0.1, 86400, false),

@@ -18,6 +18,7 @@ import { checkTopic } from './topic';
 import { messageFrame, packData } from './frame';
 import { NatsBridge } from './nats';
 import { RelayLink, type RelayLinkOptions } from './relay-link';
+import { NativeBatch } from './batch';
 import type { Relay } from './relay';
 
 export type TopicAction = 'subscribe' | 'publish';
@@ -79,7 +80,7 @@ export interface PubSubApi {
 
 export class PubSub implements EventHandler, PubSubApi {
   private readonly log: Logger;
-  private native: NativePublisher | null = null;
+  private native: NativeBatch | null = null;
   private readonly links: PubSubLink[] = [];
   private readonly authorizers: TopicAuthorizer[] = [];
   /** Topics of each subscribed connection. */
@@ -133,7 +134,7 @@ export class PubSub implements EventHandler, PubSubApi {
 
   /** Called once the WebSocket transport exists. */
   attach(native: NativePublisher): void {
-    this.native = native;
+    this.native = new NativeBatch(native);
   }
 
   addLink(link: PubSubLink): void {
@@ -316,6 +317,7 @@ export class PubSub implements EventHandler, PubSubApi {
     const first = e === undefined;
     if (e === undefined) this.topics.set(topic, (e = { ws: 0, tcp: new Set() }));
     if (conn instanceof WsConnection) {
+      this.native?.flush(); // publications made before this subscribe are not for it
       conn.topicSubscribe(topic);
       e.ws++;
     } else {
@@ -337,6 +339,7 @@ export class PubSub implements EventHandler, PubSubApi {
     this.pairs--;
     const e = this.topics.get(topic)!;
     if (conn instanceof WsConnection) {
+      this.native?.flush(); // publications made while it was subscribed still reach it
       conn.topicUnsubscribe(topic);
       e.ws--;
     } else {
@@ -357,6 +360,7 @@ export class PubSub implements EventHandler, PubSubApi {
   }
 
   async close(): Promise<void> {
+    this.native?.flush();
     if (this.sweepTimer !== null) clearTimeout(this.sweepTimer);
     this.sweepTimer = null;
     for (const l of this.links) {
