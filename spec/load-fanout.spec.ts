@@ -20,6 +20,27 @@ describe('ringloop load --fanout', function () {
     }
   });
 
+  it('--rate max publishes in whole bursts as fast as the server delivers, checks every delivery, samples latency', async () => {
+    const srv = await startReactor();
+    try {
+      const args = ['--subscribers', '4', '--rate', 'max', '--burst', '4', '--window', '16', '--sample', '8', '--size', '64', '--duration', '0.5', '--warmup', '0.2'];
+      const r = await runCli(['load', '--fanout', '--json', '--url', srv.url, ...args], {}, 15000);
+      expect(r.code, r.stderr).to.equal(0);
+      const rep = JSON.parse(r.stdout) as { rate: number; published: number; publishedPerS: number; deliveriesPerS: number; missing: number; outOfOrder: number; latency: { count: number } };
+      expect(rep.rate).to.equal(0);
+      expect(rep.published).to.be.above(100); // far beyond the window: the loop is closed by deliveries
+      expect(rep.published % 4).to.equal(0);
+      expect(rep.missing).to.equal(0);
+      expect(rep.outOfOrder).to.equal(0);
+      expect(rep.deliveriesPerS).to.be.closeTo(rep.publishedPerS * 4, rep.publishedPerS * 0.5);
+      // Only every 8th publication's deliveries are timed.
+      expect(rep.latency.count).to.be.above(0);
+      expect(rep.latency.count).to.be.at.most(Math.ceil(rep.published / 8) * 4);
+    } finally {
+      await srv.close();
+    }
+  });
+
   it('--group-by splits latency between subscribers answering like the publisher and the others', async () => {
     let n = 0;
     // Connections 1..4 are the subscribers, 5 the publisher: 2 and 4 answer "odd one out".
@@ -58,5 +79,8 @@ describe('ringloop load --fanout', function () {
     const t = await runCli(['load', '--fanout', '--url', 'ws://127.0.0.1:1', '--topic', 'a.*']);
     expect(t.code).to.equal(2);
     expect(t.stderr).to.match(/--topic/);
+    const b = await runCli(['load', '--fanout', '--url', 'ws://127.0.0.1:1', '--rate', 'fast']);
+    expect(b.code).to.equal(2);
+    expect(b.stderr).to.match(/--rate must be/);
   });
 });

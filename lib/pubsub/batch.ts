@@ -9,8 +9,9 @@
  * Bounded: at most `maxBytes` or `maxCount` publications wait; the one that
  * passes either is handed over at once with everything before it. What
  * waits is handed over in the same loop iteration (setImmediate), and before
- * any subscribe or unsubscribe on that reactor (`flush`), so a subscriber
- * gets exactly the publications made while it was subscribed, in order.
+ * any subscribe (`flush`), so a connection subscribed in a handler gets
+ * nothing published earlier. (uWS itself does not deliver a publication of
+ * the same turn to a connection unsubscribed after it; that is unchanged.)
  */
 import type { NativePublisher } from './pubsub';
 

@@ -339,7 +339,6 @@ export class PubSub implements EventHandler, PubSubApi {
     this.pairs--;
     const e = this.topics.get(topic)!;
     if (conn instanceof WsConnection) {
-      this.native?.flush(); // publications made while it was subscribed still reach it
       conn.topicUnsubscribe(topic);
       e.ws--;
     } else {
