@@ -10,8 +10,12 @@
  * subscribers on B: delivery latency at 10,000 publications/s, loss, order.
  * `--reactors`: ringloop --reactors 1 vs 2 (subscribers land on both
  * reactors; the publisher's on one), latency p50 side by side.
+ * `--saturate`: the most each server delivers (`--rate max`: publications
+ * as fast as they are delivered, at most a window in flight, in bursts of 1
+ * or 16 per write), in alternated rounds (`--rounds N`, default 3); reports
+ * the median deliveries/s and server CPU µs per delivery, and the ratios.
  *
- *   node dist/benchmarks/fanout.js [--quick] [--nats] [--reactors] [--only-nats]
+ *   node dist/benchmarks/fanout.js [--quick] [--nats] [--reactors] [--saturate] [--only-nats|--only-reactors|--only-saturate] [--rounds N]
  * Writes benchmarks/results/fanout-DATE[-quick].json.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -28,7 +32,9 @@ const SERVERS = path.join(__dirname, 'servers');
 const PROBE = path.join(ROOT, 'spec', 'fixtures', 'reactor-probe.js');
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
-const only = argv.includes('--only-nats') || argv.includes('--only-reactors');
+const only = argv.includes('--only-nats') || argv.includes('--only-reactors') || argv.includes('--only-saturate');
+const roundsArg = argv.indexOf('--rounds');
+const rounds = roundsArg >= 0 ? Math.max(1, Number(argv[roundsArg + 1]) || 1) : quick ? 1 : 3;
 
 interface Server {
   name: string;
@@ -135,6 +141,91 @@ async function fanoutRow(name: string, args: string[], subs: number, size: numbe
   }
 }
 
+interface SatRow {
+  round: number;
+  server: string;
+  subscribers: number;
+  size: number;
+  burst: number;
+  deliveriesPerS: number;
+  publishedPerS: number;
+  cpuUsPerDelivery: number;
+  missing: number;
+  outOfOrder: number;
+  closed: Record<string, number>;
+  load1: number;
+}
+
+/** One closed-loop run: the server is the limit; every delivery checked for order and loss, latency sampled. */
+async function saturateRow(round: number, name: string, args: string[], subs: number, size: number, burst: number, duration: number): Promise<SatRow> {
+  const s = await start(name, args);
+  try {
+    const c0 = cpuSeconds(s.pid);
+    const r = await load(['--url', `ws://127.0.0.1:${s.port}`, '--subscribers', String(subs), '--size', String(size), '--rate', 'max', '--burst', String(burst), '--sample', '64', '--duration', String(duration), '--warmup', '1', '--grace', '5']);
+    const cpu = cpuSeconds(s.pid) - c0;
+    const deliveries = r.published * subs - r.missing;
+    return {
+      round,
+      server: name,
+      subscribers: subs,
+      size,
+      burst,
+      deliveriesPerS: r.deliveriesPerS,
+      publishedPerS: r.publishedPerS,
+      cpuUsPerDelivery: Math.round((cpu / Math.max(1, deliveries)) * 1e6 * 1000) / 1000,
+      missing: r.missing,
+      outOfOrder: r.outOfOrder,
+      closed: r.closed,
+      load1: os.loadavg()[0]!,
+    };
+  } finally {
+    await stop(s);
+  }
+}
+
+function median(xs: number[]): number {
+  const a = [...xs].sort((x, y) => x - y);
+  return a.length === 0 ? 0 : a.length % 2 === 1 ? a[(a.length - 1) / 2]! : (a[a.length / 2 - 1]! + a[a.length / 2]!) / 2;
+}
+
+async function saturateRuns(duration: number): Promise<{ rows: SatRow[]; summary: Array<Record<string, unknown>> }> {
+  const configs: Array<[number, number, number]> = [
+    [200, 64, 1],
+    [200, 64, 16],
+    [2000, 64, 1],
+    [2000, 64, 16],
+  ];
+  const rows: SatRow[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    for (const [subs, size, burst] of configs) {
+      for (const [name, args] of servers) {
+        const row = await saturateRow(round, name, args, subs, size, burst, duration);
+        rows.push(row);
+        process.stderr.write(`${JSON.stringify(row)}\n`);
+      }
+    }
+  }
+  const summary = configs.map(([subs, size, burst]) => {
+    const of = (n: string): SatRow[] => rows.filter((r) => r.server === n && r.subscribers === subs && r.size === size && r.burst === burst);
+    const med = (n: string, k: 'deliveriesPerS' | 'cpuUsPerDelivery'): number => median(of(n).map((r) => r[k]));
+    const rl = med('ringloop', 'deliveriesPerS');
+    const ratio = (a: number, b: number): number | null => (b > 0 ? Math.round((a / b) * 100) / 100 : null);
+    return {
+      subscribers: subs,
+      size,
+      burst,
+      deliveriesPerS: Object.fromEntries(servers.map(([n]) => [n, med(n, 'deliveriesPerS')])),
+      cpuUsPerDelivery: Object.fromEntries(servers.map(([n]) => [n, med(n, 'cpuUsPerDelivery')])),
+      ringloopVsWs: ratio(rl, med('ws-send-loop', 'deliveriesPerS')),
+      ringloopVsUws: ratio(rl, med('uws-app-publish', 'deliveriesPerS')),
+      wsCpuVsRingloop: ratio(med('ws-send-loop', 'cpuUsPerDelivery'), med('ringloop', 'cpuUsPerDelivery')),
+      missing: rows.filter((r) => r.subscribers === subs && r.burst === burst).reduce((a, r) => a + r.missing + r.outOfOrder, 0),
+      load1: [Math.min(...of('ringloop').map((r) => r.load1)), Math.max(...rows.filter((r) => r.subscribers === subs && r.burst === burst).map((r) => r.load1))],
+    };
+  });
+  return { rows, summary };
+}
+
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const srv = net.createServer().listen(0, '127.0.0.1', () => {
@@ -207,6 +298,7 @@ async function main(): Promise<void> {
       }
     }
   }
+  const sat = argv.includes('--saturate') || argv.includes('--only-saturate') ? await saturateRuns(quick ? 2 : 3) : null;
   const natsResult = argv.includes('--nats') || argv.includes('--only-nats') ? await natsRun(duration) : null;
   const reactorsResult = argv.includes('--reactors') || argv.includes('--only-reactors') ? await reactorsRun(duration) : null;
   const ratios = rows
@@ -230,13 +322,18 @@ async function main(): Promise<void> {
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, load: os.loadavg(), node: process.versions.node },
     rows,
     ratios,
+    saturate: sat,
     nats: natsResult,
     reactors: reactorsResult,
   };
-  const file = path.join(ROOT, 'benchmarks', 'results', `fanout-${result.date.slice(0, 10)}${quick ? '-quick' : ''}${only ? '-part' : ''}.json`);
+  // A single section (--only-X) gets its own file per run: fanout-X-DATE-HHMM.json.
+  const section = ['nats', 'reactors', 'saturate'].find((x) => argv.includes(`--only-${x}`));
+  const stamp = section === undefined ? result.date.slice(0, 10) : `${section}-${result.date.slice(0, 10)}-${result.date.slice(11, 16).replace(':', '')}`;
+  const file = path.join(ROOT, 'benchmarks', 'results', `fanout-${stamp}${quick ? '-quick' : ''}.json`);
   writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
   console.table(rows.map(({ closed: _c, ...r }) => r));
   console.table(ratios);
+  if (sat) console.table(sat.summary.map((r) => ({ ...r, deliveriesPerS: JSON.stringify(r.deliveriesPerS), cpuUsPerDelivery: JSON.stringify(r.cpuUsPerDelivery), load1: JSON.stringify(r.load1) })));
   if (natsResult) console.log('nats', JSON.stringify(natsResult));
   if (reactorsResult) for (const r of reactorsResult) console.log('reactors', JSON.stringify(r));
   console.log(`wrote ${path.relative(ROOT, file)}`);
