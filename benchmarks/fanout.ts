@@ -326,9 +326,9 @@ async function main(): Promise<void> {
     nats: natsResult,
     reactors: reactorsResult,
   };
-  // A single section (--only-X) gets its own file per run: fanout-X-DATE-HHMM.json.
+  // A single section (--only-X) gets its own file per run: fanout-X-DATE-HHMMSS.json.
   const section = ['nats', 'reactors', 'saturate'].find((x) => argv.includes(`--only-${x}`));
-  const stamp = section === undefined ? result.date.slice(0, 10) : `${section}-${result.date.slice(0, 10)}-${result.date.slice(11, 16).replace(':', '')}`;
+  const stamp = section === undefined ? result.date.slice(0, 10) : `${section}-${result.date.slice(0, 10)}-${result.date.slice(11, 19).replace(/:/g, '')}`;
   const file = path.join(ROOT, 'benchmarks', 'results', `fanout-${stamp}${quick ? '-quick' : ''}.json`);
   writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
   console.table(rows.map(({ closed: _c, ...r }) => r));
