@@ -235,6 +235,9 @@ function freePort(): Promise<number> {
   });
 }
 
+/** Subscribers on server B (`--nats-subscribers N`, default 10): 10 makes B deliver 100k messages/s. */
+const natsSubscribers = argv.indexOf('--nats-subscribers') >= 0 ? Number(argv[argv.indexOf('--nats-subscribers') + 1]) : 10;
+
 async function natsRun(duration: number): Promise<Record<string, unknown>> {
   const natsPort = await freePort();
   const nats = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(natsPort)], { stdio: 'ignore' });
@@ -244,7 +247,7 @@ async function natsRun(duration: number): Promise<Record<string, unknown>> {
   const b = await start('ringloop-B', [BIN, 'serve', '--port', '0', '--workers', '1', '--nats', url]);
   try {
     await new Promise((r) => setTimeout(r, 500));
-    const r = await load(['--url', `ws://127.0.0.1:${b.port}`, '--pub-url', `ws://127.0.0.1:${a.port}`, '--subscribers', '10', '--size', '64', '--rate', '10000', '--duration', String(duration), '--warmup', '1']);
+    const r = await load(['--url', `ws://127.0.0.1:${b.port}`, '--pub-url', `ws://127.0.0.1:${a.port}`, '--subscribers', String(natsSubscribers), '--size', '64', '--rate', '10000', '--duration', String(duration), '--warmup', '1']);
     return { publisherOn: 'A', subscribersOn: 'B', ...r };
   } finally {
     await stop(a);
