@@ -12,6 +12,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import { BIN, ROOT, RpcClient, delay, httpGet } from './helpers/client';
 import { TcpRpcClient } from './helpers/tcp-client';
+import { reactorLine, reactorPid, rssBytes } from './helpers/reactor-proc';
 
 interface Limited {
   proc: ChildProcess;
@@ -79,29 +80,6 @@ function cpuSeconds(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-}
-
-/**
- * `ringloop serve` is a supervisor with reactor processes: the reactor's pid, from the line it logs
- * as it starts listening (its lines and the supervisor's reach the pipe in either order).
- */
-async function reactorPid(logs: Array<Record<string, unknown>>): Promise<number> {
-  return (await reactorLine(logs)).pid as number;
-}
-
-/** The reactor's descriptor-limit line (its `--max-connections lowered` warning when it lowered it). */
-async function reactorLine(logs: Array<Record<string, unknown>>): Promise<Record<string, unknown>> {
-  for (let i = 0; i < 100; i++) {
-    const line = logs.find((l) => l.msg === 'file-descriptor limit' || l.msg === '--max-connections lowered to what the file-descriptor limit can hold');
-    if (line) return line;
-    await delay(50);
-  }
-  throw new Error('no descriptor-limit line from the reactor');
-}
-
-function rssBytes(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m![1]) * 1024;
 }
 
 function openFds(pid: number): number {

@@ -7,39 +7,16 @@
  * serving the others.
  */
 import { expect } from 'chai';
-import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { encodeRequest } from '../lib/protocol/codec';
 import { ROOT, RpcClient, delay, httpGet, runCli, startCli, type CliServer } from './helpers/client';
 import { TcpRpcClient } from './helpers/tcp-client';
+import { reactorPid, rssBytes } from './helpers/reactor-proc';
 
 const MiB = 1024 * 1024;
 const BUDGET = 16 * MiB;
-
-/**
- * `ringloop serve` is a supervisor with reactor processes: the reactor's pid, from the line it logs
- * as it starts listening (its lines and the supervisor's reach the pipe in either order).
- */
-async function reactorPid(logs: Array<Record<string, unknown>>): Promise<number> {
-  return (await reactorLine(logs)).pid as number;
-}
-
-/** The reactor's descriptor-limit line (its `--max-connections lowered` warning when it lowered it). */
-async function reactorLine(logs: Array<Record<string, unknown>>): Promise<Record<string, unknown>> {
-  for (let i = 0; i < 100; i++) {
-    const line = logs.find((l) => l.msg === 'file-descriptor limit' || l.msg === '--max-connections lowered to what the file-descriptor limit can hold');
-    if (line) return line;
-    await delay(50);
-  }
-  throw new Error('no descriptor-limit line from the reactor');
-}
-
-function rssBytes(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m![1]) * 1024;
-}
 
 function metric(text: string, name: string, label = ''): number {
   let sum = 0;
