@@ -83,7 +83,7 @@ export interface CliServer {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Runs `ringloop <args>` and waits for its "listening" line. */
+/** Runs `ringloop serve <args>` and waits for its "listening" line and a reactor's. */
 export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliServer> {
   const proc = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -104,8 +104,10 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<C
         try {
           const j = JSON.parse(line) as Record<string, unknown>;
           logs.push(j);
-          if (j.msg === 'listening') {
-            const port = j.port as number;
+          // The supervisor's line (the port) and a reactor's (specs measure its pid): they reach the pipe in either order.
+          const sup = logs.find((l) => l.msg === 'listening');
+          if (sup !== undefined && logs.some((l) => l.msg === 'reactor listening')) {
+            const port = sup.port as number;
             resolve({ proc, port, url: `ws://127.0.0.1:${port}`, logs, stdout: () => out, exited });
           }
         } catch {
