@@ -52,20 +52,21 @@ describe('--reactors N: several reactor processes on one port', function () {
     const tcpPort = srv.logs.find((l) => l.msg === 'listening')!.tcpPort as number;
     const ws = await onEachReactor(srv.url, 2);
     expect(ws.size, 'WebSocket connections reach both reactors').to.equal(2);
-    const tcpPids = new Set<number>();
-    const tcps: TcpRpcClient[] = [];
-    for (let i = 0; i < 6; i++) {
+    // TCP: every reactor accepts from the supervisor's shared socket (the kernel picks which): all are served, by both.
+    const tcps = await Promise.all(Array.from({ length: 40 }, () => TcpRpcClient.connect(tcpPort)));
+    const tcpPids = new Set(await Promise.all(tcps.map(async (t) => (await t.call('probe.pid', [])).result as number)));
+    for (let i = 0; i < 100 && tcpPids.size < 2; i++) {
       const t = await TcpRpcClient.connect(tcpPort);
-      tcps.push(t);
       tcpPids.add((await t.call('probe.pid', [])).result as number);
+      t.close();
     }
-    expect(tcpPids.size, 'TCP connections go round-robin to both reactors').to.equal(2);
+    expect(tcpPids.size, 'TCP connections reach both reactors').to.equal(2);
     for (const c of ws.values()) for (let i = 0; i < 5; i++) expect((await c.call('add', [i, 1])).result).to.equal(i + 1);
     const m = await metrics(srv.port);
-    // 2 + 6 probe.pid calls at least (onEachReactor may have made more), 10 adds.
-    expect(metric(m, 'ringloop_rpc_requests_total{outcome="ok"}')).to.be.at.least(18);
+    // 2 + 40 probe.pid calls at least (onEachReactor may have made more), 10 adds.
+    expect(metric(m, 'ringloop_rpc_requests_total{outcome="ok"}')).to.be.at.least(52);
     expect(metric(m, 'ringloop_connections{transport="ws"}')).to.equal(2);
-    expect(metric(m, 'ringloop_connections{transport="tcp"}')).to.equal(6);
+    expect(metric(m, 'ringloop_connections{transport="tcp"}')).to.be.at.least(40); // probe connections may still be closing
     expect(metric(m, 'ringloop_reactors')).to.equal(2);
     const spread = m.split('\n').filter((l) => l.startsWith('ringloop_reactor_connections{'));
     expect(spread).to.have.length(2);

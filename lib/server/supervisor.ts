@@ -2,7 +2,7 @@
  * `ringloop serve`: the one process to signal. It forks `--reactors`
  * reactor processes (node:cluster) that serve the same ports — WebSocket
  * through SO_REUSEPORT (each uWS app listens itself, the kernel spreads
- * connections), TCP through the cluster primary's shared socket (round-robin)
+ * connections), TCP through the cluster primary's socket, shared with every reactor (each accepts from it)
  * — and never serves a request itself.
  *
  * - A reactor that dies outside shutdown is replaced at once (back-off if it
@@ -88,6 +88,10 @@ export class Supervisor {
   }
 
   async start(): Promise<void> {
+    // The reactors accept TCP connections themselves from the shared socket. Round-robin (cluster's default)
+    // has the supervisor accept and pass each socket over IPC; a reactor out of descriptors cannot take it,
+    // and that connection was left open and unserved (seen at the descriptor limit, native-notes/reactors.md).
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
     cluster.setupPrimary({ exec: path.join(__dirname, 'reactor-entry.js'), args: [], serialization: 'json' });
     cluster.on('message', (w: Worker, m: FromReactor) => this.message(w, m));
     cluster.on('exit', (w: Worker, code: number, signal: string) => this.exited(w, code, signal));
@@ -136,7 +140,9 @@ export class Supervisor {
 
   private fork(generation: number, index: number, args: ServeArgs, workers: number): ReactorHandle {
     const spec: ReactorSpec = { index, generation, args, workers, reactors: resolveOptions(args.options).reactors };
-    const w = cluster.fork({ [REACTOR_ENV]: JSON.stringify(spec) });
+    // UV_TCP_SINGLE_ACCEPT: libuv accepts one connection per wake-up and yields, so the reactors sharing the
+    // TCP socket take turns instead of the first one awake draining the whole backlog.
+    const w = cluster.fork({ [REACTOR_ENV]: JSON.stringify(spec), UV_TCP_SINGLE_ACCEPT: '1' });
     const h = new ReactorHandle(generation, index, w);
     this.live.set(w.id, h);
     return h;
