@@ -85,7 +85,15 @@ export interface CliServer {
 
 /** Runs `ringloop serve <args>` and waits for its "listening" line and a reactor's. */
 export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliServer> {
-  const proc = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return awaitListening(spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
+/**
+ * Collects a `ringloop serve` process's log lines; resolves once the supervisor's line (the port) and a
+ * reactor's (specs measure its pid) have both arrived: they reach the pipe in either order.
+ * `withStderr`: the server's `stdout()` also holds what it wrote to stderr.
+ */
+export function awaitListening(proc: ChildProcess, withStderr = false): Promise<CliServer> {
   let out = '';
   let err = '';
   const logs: Array<Record<string, unknown>> = [];
@@ -104,11 +112,10 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<C
         try {
           const j = JSON.parse(line) as Record<string, unknown>;
           logs.push(j);
-          // The supervisor's line (the port) and a reactor's (specs measure its pid): they reach the pipe in either order.
           const sup = logs.find((l) => l.msg === 'listening');
           if (sup !== undefined && logs.some((l) => l.msg === 'reactor listening')) {
             const port = sup.port as number;
-            resolve({ proc, port, url: `ws://127.0.0.1:${port}`, logs, stdout: () => out, exited });
+            resolve({ proc, port, url: `ws://127.0.0.1:${port}`, logs, stdout: () => (withStderr ? out + err : out), exited });
           }
         } catch {
           /* not a log line */

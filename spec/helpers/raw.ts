@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
-import { BIN, ROOT, type CliServer } from './client';
+import { awaitListening, BIN, ROOT, type CliServer } from './client';
 
 /** Servers started here and not yet exited: killed if the test process exits first (mocha --exit, a failed hook). */
 const live = new Set<import('node:child_process').ChildProcess>();
@@ -20,42 +20,9 @@ export function startServe(args: string[], nofile = 0): Promise<CliServer> {
   const argv = ['serve', '--port', '0', '--workers', '1', '--log-level', 'warn', ...args].map((a) => `'${a}'`).join(' ');
   const script = `${nofile > 0 ? `ulimit -n ${nofile}; ` : ''}exec '${process.execPath}' '${BIN}' ${argv}`;
   const proc = spawn('bash', ['-c', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  const logs: Array<Record<string, unknown>> = [];
   live.add(proc);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    proc.on('exit', (code, signal) => {
-      live.delete(proc);
-      resolve({ code, signal });
-    }),
-  );
-  proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    proc.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      buf += d.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        try {
-          const j = JSON.parse(line) as Record<string, unknown>;
-          logs.push(j);
-          // Both lines, in either order: the supervisor's (the port) and its reactor's (the pid to measure).
-          const sup = logs.find((l) => l.msg === 'listening');
-          if (sup !== undefined && logs.some((l) => l.msg === 'reactor listening')) {
-            const port = sup.port as number;
-            resolve({ proc, port, url: `ws://127.0.0.1:${port}`, logs, stdout: () => out + err, exited });
-          }
-        } catch {
-          /* not a log line */
-        }
-      }
-    });
-    void exited.then(({ code }) => reject(new Error(`ringloop exited ${code} before listening: ${err.trim()}`)));
-  });
+  proc.on('exit', () => live.delete(proc));
+  return awaitListening(proc, true);
 }
 
 /** The pid of the (single) reactor process serving the port: `serve` runs reactors as children of a supervisor. */
