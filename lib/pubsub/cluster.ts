@@ -6,7 +6,7 @@
  * them whenever it changes. All reactors of one server share one server id,
  * so NATS never hands a server its own publication back.
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Relay, RelayPeer } from './relay';
@@ -20,6 +20,7 @@ export class RelayDirectory {
 
   constructor(private readonly broadcast: (peers: RelayPeer[]) => void) {
     serverId(); // set in the environment before any reactor is forked: they inherit it
+    removeStaleDirs();
     this.dir = path.join(os.tmpdir(), `ringloop-relay-${process.pid}`);
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     process.env.RINGLOOP_RELAY_DIR = this.dir;
@@ -39,6 +40,25 @@ export class RelayDirectory {
 
   list(): RelayPeer[] {
     return [...this.peers.values()];
+  }
+}
+
+/** Relay directories of servers that were killed (SIGKILL skips the exit hook): removed when their pid is gone. */
+function removeStaleDirs(): void {
+  let names: string[];
+  try {
+    names = readdirSync(os.tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^ringloop-relay-(\d+)$/.exec(name);
+    if (m === null || Number(m[1]) === process.pid) continue;
+    try {
+      process.kill(Number(m[1]), 0); // still running: not ours to touch
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ESRCH') rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
+    }
   }
 }
 

@@ -2,8 +2,9 @@
  * One reactor process of `ringloop serve` (a node:cluster worker): loads the
  * plugins, waits for the supervisor's `listen`, serves, and follows its
  * orders (retire, shutdown). It ignores signals itself: the supervisor is the
- * one process to signal. If the supervisor disappears, it shuts down rather
- * than keep a port nobody manages.
+ * one process to signal. If the supervisor disappears, node:cluster ends this
+ * process at once (its own 'disconnect' handler), so no orphan keeps a port
+ * nobody manages.
  */
 import pino from 'pino';
 import { createReactor, type Reactor } from './reactor';
@@ -115,10 +116,6 @@ export async function runReactorProcess(): Promise<void> {
         relay?.setPeers(m.peers);
         break;
     }
-  });
-  process.on('disconnect', () => {
-    log.warn('reactor: supervisor gone, shutting down');
-    end(r.listenInfo === null ? Promise.resolve() : r.close());
   });
   send({ t: 'loaded' });
 }
