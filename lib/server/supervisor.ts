@@ -64,6 +64,8 @@ export class Supervisor {
   /** Counters of reactors that are gone. */
   private readonly retired = new MetricsText();
   private ports: Ports | null = null;
+  /** Method names of the current generation (for the listening line). */
+  private methods: string[] = [];
   private restarts = 0;
   private reloads = { ok: 0, failed: 0 };
   private reloading = false;
@@ -110,19 +112,15 @@ export class Supervisor {
     );
   }
 
-  private methods: string[] = [];
-
-  /** Forks one generation: all load, then all listen; any failure stops all of it and throws. */
+  /** Forks one generation: all load, then all listen (on ports resolved at start); any failure stops all of it and throws. */
   private async startGeneration(args: ServeArgs, o: ReactorOptions, ports: Ports): Promise<ReactorHandle[]> {
     const gen = ++this.generation;
-    const handles = Array.from({ length: o.reactors }, (_, i) => this.fork(gen, i, args, workerShare(o.workers, o.reactors, i)));
+    const handles = Array.from({ length: o.reactors }, (_, i) => this.fork(gen, i, args, o));
     try {
       await Promise.all(handles.map((h) => h.expect('loaded', LOAD_MS).then(() => void (h.state = 'loaded'))));
-      // The first reactor resolves port 0; the others then join the same port.
-      const first = await this.listenOne(handles[0], this.ports ?? ports);
-      this.ports ??= { port: first.port, tcpPort: first.tcpPort };
-      this.methods = first.methods;
-      await Promise.all(handles.slice(1).map((h) => this.listenOne(h, this.ports!)));
+      this.ports ??= ports;
+      const listening = await Promise.all(handles.map((h) => this.listenOne(h, this.ports!)));
+      this.methods = listening[0].methods;
     } catch (e) {
       for (const h of handles) this.stopHandle(h);
       throw new ConfigError((e as Error).message);
@@ -138,8 +136,8 @@ export class Supervisor {
     return m;
   }
 
-  private fork(generation: number, index: number, args: ServeArgs, workers: number): ReactorHandle {
-    const spec: ReactorSpec = { index, generation, args, workers, reactors: resolveOptions(args.options).reactors };
+  private fork(generation: number, index: number, args: ServeArgs, o: ReactorOptions): ReactorHandle {
+    const spec: ReactorSpec = { index, generation, args, workers: workerShare(o.workers, o.reactors, index), reactors: o.reactors };
     // UV_TCP_SINGLE_ACCEPT: libuv accepts one connection per wake-up and yields, so the reactors sharing the
     // TCP socket take turns instead of the first one awake draining the whole backlog.
     const w = cluster.fork({ [REACTOR_ENV]: JSON.stringify(spec), UV_TCP_SINGLE_ACCEPT: '1' });
@@ -208,8 +206,7 @@ export class Supervisor {
     if (backoff > 0) await new Promise((r) => setTimeout(r, backoff));
     // A reload may have replaced the whole generation meanwhile: then there is nothing to replace.
     if (this.stopping || this.current[i]?.generation !== generation) return;
-    const o = this.currentOptions;
-    const h = this.fork(generation, i, this.args, workerShare(o.workers, o.reactors, i));
+    const h = this.fork(generation, i, this.args, this.currentOptions);
     this.current[i] = h;
     try {
       await h.expect('loaded', LOAD_MS);
