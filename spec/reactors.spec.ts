@@ -104,6 +104,21 @@ describe('--reactors N: several reactor processes on one port', function () {
     }
   });
 
+  it('caps each reactor\'s young generation (memory per idle connection) unless node was given its own size', async () => {
+    srv = await startCli(['serve', '--port', '0', '--plugin', 'demo', '--plugin', PROBE]);
+    let c = await RpcClient.connect(srv.url);
+    expect((await c.call('probe.execArgv', [])).result).to.include('--max-semi-space-size=2');
+    expect((await c.call('echo', [2 ** 40])).result).to.equal(2 ** 40);
+    c.close();
+    srv.proc.kill('SIGTERM');
+    await srv.exited;
+    srv = await startCli(['serve', '--port', '0', '--plugin', 'demo', '--plugin', PROBE], { NODE_OPTIONS: '--max-semi-space-size=8' });
+    c = await RpcClient.connect(srv.url);
+    const argv = (await c.call('probe.execArgv', [])).result as string[];
+    expect(argv.filter((a) => a.startsWith('--max-semi-space-size')), 'the user\'s NODE_OPTIONS size stands alone').to.deep.equal([]);
+    c.close();
+  });
+
   it('refuses a bad --reactors with a one-line error naming it, nothing started', async () => {
     for (const bad of ['0', 'many', '1.5']) {
       const r = await runCli(['serve', '--port', '0', '--reactors', bad]);

@@ -27,6 +27,7 @@ import { MetricsText } from '../metrics/merge';
 import { ReactorHandle } from './handle';
 import { REACTOR_ENV, type FromReactor, type ReactorSpec } from './ipc';
 import { RelayDirectory } from '../pubsub/cluster';
+import { reactorExecArgv } from './heap-flags';
 
 /** How long a reactor may take to load its plugins and start its pool. */
 const LOAD_MS = 30_000;
@@ -94,7 +95,7 @@ export class Supervisor {
     // has the supervisor accept and pass each socket over IPC; a reactor out of descriptors cannot take it,
     // and that connection was left open and unserved (seen at the descriptor limit, native-notes/reactors.md).
     cluster.schedulingPolicy = cluster.SCHED_NONE;
-    cluster.setupPrimary({ exec: path.join(__dirname, 'reactor-entry.js'), args: [], serialization: 'json' });
+    cluster.setupPrimary({ exec: path.join(__dirname, 'reactor-entry.js'), args: [], execArgv: reactorExecArgv(), serialization: 'json' });
     cluster.on('message', (w: Worker, m: FromReactor) => this.message(w, m));
     cluster.on('exit', (w: Worker, code: number, signal: string) => this.exited(w, code, signal));
     const o = this.currentOptions;
