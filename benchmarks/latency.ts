@@ -7,6 +7,7 @@
  *   node dist/benchmarks/latency.js --quick    # 2 rounds, shorter
  *   # options: --rounds N --fractions 0.25,0.5,0.75 --ref-fractions 0.5 --warmup S --duration S --peak-duration S
  *   #          --servers ringloop,uws-msgpackr --connections 8 --pipeline 32 --no-pin --out FILE
+ *   #          --base DIR (another built checkout, as ringloop-base: add it to --servers)
  *
  * Per server and round: a closed-loop run at 8 connections × 32 in flight,
  * 1 request per frame (echo, 32-byte string) gives the peak P of that round;
@@ -39,6 +40,8 @@ interface Args {
   pipeline: number;
   pin: boolean;
   out: string | null;
+  /** --base DIR: that checkout's ringloop runs too, as `ringloop-base` (control fractions). */
+  base: string | null;
 }
 
 function parseArgs(argv: readonly string[]): Args {
@@ -55,6 +58,7 @@ function parseArgs(argv: readonly string[]): Args {
     pipeline: 32,
     pin: true,
     out: null,
+    base: null,
   };
   const explicit = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
@@ -78,6 +82,7 @@ function parseArgs(argv: readonly string[]): Args {
       case '--pipeline': a.pipeline = Number(v()); break;
       case '--no-pin': a.pin = false; break;
       case '--out': a.out = v(); break;
+      case '--base': a.base = path.resolve(v(), 'bin', 'ringloop.js'); break;
       default: throw new Error(`unknown argument ${k}`);
     }
   }
@@ -111,7 +116,7 @@ interface Point {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const specs = args.servers.map((n) => {
-    const spec = serverSpecs().find((s) => s.name === n);
+    const spec = serverSpecs(args.base).find((s) => s.name === n);
     if (!spec) throw new Error(`unknown server ${n}`);
     return spec;
   });

@@ -107,7 +107,7 @@ describe('--reactors N: several reactor processes on one port', function () {
   it('caps each reactor\'s young generation (memory per idle connection) unless node was given its own size', async () => {
     srv = await startCli(['serve', '--port', '0', '--plugin', 'demo', '--plugin', PROBE]);
     let c = await RpcClient.connect(srv.url);
-    expect((await c.call('probe.execArgv', [])).result).to.include('--max-semi-space-size=2');
+    expect((await c.call('probe.execArgv', [])).result).to.include('--max-semi-space-size=1');
     expect((await c.call('echo', [2 ** 40])).result).to.equal(2 ** 40);
     c.close();
     srv.proc.kill('SIGTERM');

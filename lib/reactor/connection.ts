@@ -35,20 +35,30 @@ const AUTH_STARTED = 8;
 const DIRTY = 16;
 const TCP = 32;
 const COALESCE = 64;
+const ALIVE = 128;
 
 // lastSeen is kept as milliseconds since this module loaded: a small integer V8 stores in the
 // field itself, where an epoch-milliseconds double would take a separate 16-byte box.
 const EPOCH = Date.now();
 
+/**
+ * What an idle connection seldom has, in one object made on first use: four
+ * fields of every connection become one (native-notes/memory-per-connection.md).
+ */
+class Rare {
+  identity: unknown = undefined;
+  state: unknown = undefined;
+  calls: Set<Call> | null = null;
+  /** A close waiting for buffered output to drain (WebSocket). */
+  pendingClose: { code: number; reason: string } | null = null;
+}
+
 export abstract class BaseConnection implements Connection {
   readonly id = nextId++;
   private bits: number;
   inflight = 0;
-  identity: unknown = undefined;
-  state: unknown = undefined;
   private seen: number;
-  /** Async calls not yet answered, so they can be cancelled when the connection goes. */
-  calls: Set<Call> | null = null;
+  private rare: Rare | null = null;
   /** Output queued this turn (see OutQueue); made on the first write, so a connection that never answered has none. */
   private q: OutQueue | null = null;
   private outBytes = 0;
@@ -67,7 +77,7 @@ export abstract class BaseConnection implements Connection {
      */
     coalesce = false,
   ) {
-    this.bits = OPEN | (transport === 'tcp' ? TCP : 0) | (coalesce ? COALESCE : 0);
+    this.bits = OPEN | ALIVE | (transport === 'tcp' ? TCP : 0) | (coalesce ? COALESCE : 0);
     this.seen = now - EPOCH;
   }
 
@@ -115,6 +125,49 @@ export abstract class BaseConnection implements Connection {
   }
   set dirty(v: boolean) {
     this.bits = v ? this.bits | DIRTY : this.bits & ~DIRTY;
+  }
+
+  /** The transport's native socket still exists (its close callback has not run). */
+  get alive(): boolean {
+    return (this.bits & ALIVE) !== 0;
+  }
+  set alive(v: boolean) {
+    this.bits = v ? this.bits | ALIVE : this.bits & ~ALIVE;
+  }
+
+  /** What the authenticator returned at upgrade, if anything. */
+  get identity(): unknown {
+    return this.rare === null ? undefined : this.rare.identity;
+  }
+  set identity(v: unknown) {
+    if (v !== undefined || this.rare !== null) this.more().identity = v;
+  }
+
+  /** Handlers' per-connection slot. */
+  get state(): unknown {
+    return this.rare === null ? undefined : this.rare.state;
+  }
+  set state(v: unknown) {
+    if (v !== undefined || this.rare !== null) this.more().state = v;
+  }
+
+  /** Async calls not yet answered, so they can be cancelled when the connection goes. */
+  get calls(): Set<Call> | null {
+    return this.rare === null ? null : this.rare.calls;
+  }
+  set calls(v: Set<Call> | null) {
+    if (v !== null || this.rare !== null) this.more().calls = v;
+  }
+
+  protected get pendingClose(): { code: number; reason: string } | null {
+    return this.rare === null ? null : this.rare.pendingClose;
+  }
+  protected set pendingClose(v: { code: number; reason: string } | null) {
+    if (v !== null || this.rare !== null) this.more().pendingClose = v;
+  }
+
+  private more(): Rare {
+    return this.rare ?? (this.rare = new Rare());
   }
 
   /** Reactor clock (ms) of the last inbound traffic; drives the idle timeout. */

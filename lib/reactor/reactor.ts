@@ -318,7 +318,8 @@ export abstract class ReactorCore implements ConnectionOwner, FrameSink {
     if (this.options.maxConnectionsPerIp > 0) this.perIp.set(conn.remoteAddress, (this.perIp.get(conn.remoteAddress) ?? 0) + 1);
     this.metrics.connections[conn.transport].inc();
     this.metrics.connectionsOpened.labels({ transport: conn.transport }).inc();
-    this.log.debug({ conn: conn.id, transport: conn.transport, remote: conn.remoteAddress }, 'connection open');
+    // Guarded: the argument object would be garbage on every connect at the default level (heap growth in bursts).
+    if (this.log.isLevelEnabled('debug')) this.log.debug({ conn: conn.id, transport: conn.transport, remote: conn.remoteAddress }, 'connection open');
     // Accepted just before the listener closed (or upgraded from an older keep-alive socket): it still hears why.
     if (this.state === 'retiring') conn.write(encodeNotification('ringloop.goaway', [{ reason: 'restart' }]));
     for (const h of this.handlers) {
@@ -383,7 +384,7 @@ export abstract class ReactorCore implements ConnectionOwner, FrameSink {
     this.conns.delete(conn);
     this.metrics.connections[conn.transport].dec();
     this.metrics.closes.labels({ transport: conn.transport, code: String(code) }).inc();
-    this.log.debug({ conn: conn.id, code, reason }, 'connection closed');
+    if (this.log.isLevelEnabled('debug')) this.log.debug({ conn: conn.id, code, reason }, 'connection closed');
     for (const h of this.handlers) {
       if (h.onClose) this.guard(h, () => h.onClose!(conn, code, reason));
     }

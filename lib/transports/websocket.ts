@@ -15,9 +15,11 @@ import { checkControlBacklog, nativePayloadLimit } from './ws-guard';
 const BEARER = [['WWW-Authenticate', 'Bearer']] as const;
 const PROMETHEUS = [['Content-Type', 'text/plain; version=0.0.4; charset=utf-8']] as const;
 
+/**
+ * uWS copies each user-data property onto the socket's JS object: one property, the
+ * connection, made at upgrade (native-notes/memory-per-connection.md). Null once closed.
+ */
 interface WsData {
-  remote: string;
-  identity: unknown;
   conn: WsConnection | null;
 }
 
@@ -56,16 +58,10 @@ export function safeReason(reason: string): string {
 }
 
 export class WsConnection extends BaseConnection {
-  /** The uWS socket still exists (its close handler has not run). */
-  alive = true;
-  /** Close requested while output was still buffered: end() once it drains (see native-notes/end-timeout.md). */
-  private endPending: { code: number; reason: string } | null = null;
+  /** Set by the open handler: the connection is made at upgrade, before uWS has the socket. */
+  ws!: WebSocket<WsData>;
 
-  constructor(
-    host: TransportHost,
-    private readonly ws: WebSocket<WsData>,
-    remote: string,
-  ) {
+  constructor(host: TransportHost, remote: string) {
     super(host, 'ws', remote, host.clock, true);
   }
 
@@ -84,21 +80,22 @@ export class WsConnection extends BaseConnection {
     (this.owner as TransportHost).connectionClosed(this, sent.code, sent.reason);
     if (!this.alive) return;
     // uWS force-closes an ended socket at its next timeout sweep (0-4 s), dropping
-    // whatever is still buffered, close frame included: end only once the buffer is empty.
-    this.endPending = sent;
+    // whatever is still buffered, close frame included: end only once the buffer is empty
+    // (native-notes/end-timeout.md).
+    this.pendingClose = sent;
     if (this.ws.getBufferedAmount() === 0) this.finishEnd();
     else setTimeout(() => this.abandon(), lingerMs(this.owner as TransportHost)).unref();
   }
 
   /** uWS drained some output. Returns true when this connection was only waiting to end. */
   drained(): boolean {
-    if (this.endPending === null) return false;
+    if (this.pendingClose === null) return false;
     if (this.alive && this.ws.getBufferedAmount() === 0) this.finishEnd();
     return true;
   }
 
   private finishEnd(): void {
-    const e = this.endPending!;
+    const e = this.pendingClose!;
     this.ws.cork(() => this.ws.end(e.code, e.reason));
   }
 
@@ -238,16 +235,17 @@ export class WebSocketTransport implements Transport {
         this.authorize(res, req, remote, (identity) => {
           // An async authenticator may finish after shutdown began or limits filled up.
           if (host.authenticator !== null && refuseBusy()) return;
-          res.upgrade<WsData>({ remote, identity, conn: null }, key, protocol, extensions, context);
+          const conn = new WsConnection(host, remote);
+          conn.identity = identity;
+          res.upgrade<WsData>({ conn }, key, protocol, extensions, context);
         });
       }),
       open: (ws) => {
         try {
-          const data = ws.getUserData();
+          const conn = ws.getUserData().conn!;
           this.alive++;
-          const conn = new WsConnection(host, ws, data.remote);
-          conn.identity = data.identity;
-          data.conn = conn;
+          conn.ws = ws;
+          conn.lastSeen = host.clock; // an async authenticator may have taken a while since the upgrade
           host.connectionOpened(conn);
         } catch (err) {
           this.wsFault('open', ws, err);
