@@ -19,13 +19,13 @@
  * Writes benchmarks/results/fanout-DATE[-quick].json.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { FanoutReport } from '../lib/load/fanout';
+import { median, procCpuSeconds, ROOT } from './servers/harness';
 
-const ROOT = path.resolve(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'ringloop.js');
 const SERVERS = path.join(__dirname, 'servers');
 /** The multi-reactor specs' probe plugin: `probe.pid` names the reactor process a connection reached. */
@@ -68,25 +68,6 @@ async function stop(s: Server): Promise<void> {
   await done;
 }
 
-/** CPU seconds of `pid` and its children (ringloop: supervisor + reactors). */
-function cpuSeconds(pid: number): number {
-  const hz = 100;
-  let total = 0;
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ppid = Number(f[1]);
-    if (Number(d) === pid || ppid === pid) total += (Number(f[11]) + Number(f[12])) / hz;
-  }
-  return total;
-}
-
 function load(args: string[]): Promise<FanoutReport> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [BIN, 'load', '--fanout', '--json', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -119,9 +100,9 @@ const servers: Array<[string, string[]]> = [
 async function fanoutRow(name: string, args: string[], subs: number, size: number, rate: number, duration: number): Promise<Row> {
   const s = await start(name, args);
   try {
-    const c0 = cpuSeconds(s.pid);
+    const c0 = procCpuSeconds(s.pid);
     const r = await load(['--url', `ws://127.0.0.1:${s.port}`, '--subscribers', String(subs), '--size', String(size), '--rate', String(rate), '--duration', String(duration), '--warmup', '1']);
-    const cpu = cpuSeconds(s.pid) - c0;
+    const cpu = procCpuSeconds(s.pid) - c0;
     const deliveries = r.published * subs - r.missing;
     return {
       server: name,
@@ -160,9 +141,9 @@ interface SatRow {
 async function saturateRow(round: number, name: string, args: string[], subs: number, size: number, burst: number, duration: number): Promise<SatRow> {
   const s = await start(name, args);
   try {
-    const c0 = cpuSeconds(s.pid);
+    const c0 = procCpuSeconds(s.pid);
     const r = await load(['--url', `ws://127.0.0.1:${s.port}`, '--subscribers', String(subs), '--size', String(size), '--rate', 'max', '--burst', String(burst), '--sample', '64', '--duration', String(duration), '--warmup', '1', '--grace', '5']);
-    const cpu = cpuSeconds(s.pid) - c0;
+    const cpu = procCpuSeconds(s.pid) - c0;
     const deliveries = r.published * subs - r.missing;
     return {
       round,
@@ -181,11 +162,6 @@ async function saturateRow(round: number, name: string, args: string[], subs: nu
   } finally {
     await stop(s);
   }
-}
-
-function median(xs: number[]): number {
-  const a = [...xs].sort((x, y) => x - y);
-  return a.length === 0 ? 0 : a.length % 2 === 1 ? a[(a.length - 1) / 2]! : (a[a.length / 2 - 1]! + a[a.length / 2]!) / 2;
 }
 
 async function saturateRuns(duration: number): Promise<{ rows: SatRow[]; summary: Array<Record<string, unknown>> }> {

@@ -9,7 +9,7 @@
  * throws, messages of at most `maxMessageBytes`. Past a bound: QUEUE_FULL or
  * PAYLOAD_TOO_LARGE, never a silent drop.
  */
-import { encode, readMsgid, rewriteMsgid } from './codec';
+import { encode, rewriteMsgid } from './codec';
 import { ClientErrorCode, clientError, RingloopError } from './codes';
 import { Emitter } from './emitter';
 import { backoffDelay, type ResolvedOptions } from './options';
@@ -145,10 +145,11 @@ export class RingloopClient {
   call<T = unknown>(method: string, params: unknown[] = [], options: CallOptions = {}): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       if (this.closedWith) return reject(this.closedWith);
-      const bytes = this.encodeOrReject(method, params, reject, this.nextMsgid());
+      const msgid = this.nextMsgid();
+      const bytes = this.encodeOrReject(method, params, reject, msgid);
       if (!bytes) return;
       if (options === null || typeof options !== 'object') return reject(clientError(ClientErrorCode.ENCODE_ERROR, 'call options must be an object'));
-      const op = this.newOp(bytes, resolve as (v: unknown) => void, reject);
+      const op = this.newOp(msgid, bytes, resolve as (v: unknown) => void, reject);
       const signal = options.signal;
       if (signal) {
         if (signal.aborted) return reject(clientError(ClientErrorCode.ABORTED, `${method}: aborted before it was sent`));
@@ -169,8 +170,7 @@ export class RingloopClient {
     let failure: RingloopError | undefined;
     const bytes = this.encodeOrReject(method, params, (e) => (failure = e), -1);
     if (!bytes) throw failure!;
-    const op = this.newOp(bytes, noop, noop);
-    op.msgid = -1;
+    const op = this.newOp(-1, bytes, noop, noop);
     const conn = this.current;
     if (conn && this.queue.length === 0 && this.writable(conn)) return this.send(conn, op);
     if (this.queued >= this.opts.maxQueued) throw clientError(ClientErrorCode.QUEUE_FULL, `${method}: ${this.opts.maxQueued} calls already waiting`);
@@ -240,8 +240,7 @@ export class RingloopClient {
     return bytes;
   }
 
-  private newOp(bytes: Uint8Array, resolve: (v: unknown) => void, reject: (e: RingloopError) => void): Op {
-    const msgid = bytes.length > 5 ? readMsgid(bytes) : -1;
+  private newOp(msgid: number, bytes: Uint8Array, resolve: (v: unknown) => void, reject: (e: RingloopError) => void): Op {
     return { msgid, bytes, resolve, reject, done: false, resent: false, flushed: false, receivedAtSend: 0, conn: null, timer: undefined, signal: undefined, onAbort: undefined, queued: false };
   }
 
@@ -350,9 +349,10 @@ export class RingloopClient {
   private callTracked(method: string, params: unknown[], onResult?: (conn: Conn) => void): Promise<{ result: unknown; conn: Conn | undefined }> {
     return new Promise((resolve, reject) => {
       if (this.closedWith) return reject(this.closedWith);
-      const bytes = this.encodeOrReject(method, params, reject, this.nextMsgid());
+      const msgid = this.nextMsgid();
+      const bytes = this.encodeOrReject(method, params, reject, msgid);
       if (!bytes) return;
-      const op: Op = this.newOp(bytes, (v) => resolve({ result: v, conn: op.answeredOn }), reject);
+      const op: Op = this.newOp(msgid, bytes, (v) => resolve({ result: v, conn: op.answeredOn }), reject);
       op.onResult = onResult;
       if (this.opts.timeout > 0) op.timer = setTimeout(() => this.fail(op, clientError(ClientErrorCode.CLIENT_TIMEOUT, `${method}: no answer within ${this.opts.timeout} ms`)), this.opts.timeout);
       this.submit(op);
@@ -362,9 +362,10 @@ export class RingloopClient {
   /** Sends on a given connection, bypassing the queue (subscription restore, liveness probe). */
   private callOn(conn: Conn, method: string, params: unknown[], timeout = this.opts.timeout, onResult?: (conn: Conn) => void): Promise<{ result: unknown; conn: Conn }> {
     return new Promise((resolve, reject) => {
-      const bytes = this.encodeOrReject(method, params, reject, this.nextMsgid());
+      const msgid = this.nextMsgid();
+      const bytes = this.encodeOrReject(method, params, reject, msgid);
       if (!bytes) return;
-      const op = this.newOp(bytes, (v) => resolve({ result: v, conn }), reject);
+      const op = this.newOp(msgid, bytes, (v) => resolve({ result: v, conn }), reject);
       op.onResult = onResult;
       op.resent = true; // internal calls are not moved to another connection
       if (timeout > 0) op.timer = setTimeout(() => this.fail(op, clientError(ClientErrorCode.CLIENT_TIMEOUT, `${method}: no answer within ${timeout} ms`)), timeout);

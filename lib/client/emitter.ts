@@ -20,15 +20,19 @@ export class Emitter<Events extends { [K in keyof Events]: (...args: never[]) =>
   /** Calls every handler; one that throws is reported on the next turn (like an uncaught error) and does not stop the others. */
   emit<K extends keyof Events>(name: K, ...args: Parameters<Events[K]>): void {
     const set = this.handlers.get(name);
-    if (!set) return;
-    for (const fn of [...set]) {
-      try {
-        (fn as (...a: Parameters<Events[K]>) => void)(...args);
-      } catch (e) {
-        setTimeout(() => {
-          throw e;
-        }, 0);
-      }
+    if (set) callEach(set as Set<(...a: Parameters<Events[K]>) => void>, ...args);
+  }
+}
+
+/** Calls every handler (of a copy: one may remove itself); one that throws is reported on the next turn and does not stop the others. */
+export function callEach<A extends unknown[]>(handlers: Iterable<(...a: A) => void>, ...args: A): void {
+  for (const fn of [...handlers]) {
+    try {
+      fn(...args);
+    } catch (e) {
+      setTimeout(() => {
+        throw e;
+      }, 0);
     }
   }
 }

@@ -9,6 +9,7 @@
  */
 import { ClientErrorCode, RingloopError } from './codes';
 import type { Conn } from './client';
+import { callEach } from './emitter';
 
 export interface Subscription {
   readonly topic: string;
@@ -82,15 +83,7 @@ export class Subscriptions {
   deliver(conn: Conn, topic: string, data: unknown): void {
     const e = this.topics.get(topic);
     if (!e || !(e.conn === conn || (e.conn === null && conn === this.host.current()))) return;
-    for (const fn of [...e.handlers]) {
-      try {
-        fn(data, topic);
-      } catch (err) {
-        setTimeout(() => {
-          throw err;
-        }, 0);
-      }
-    }
+    callEach(e.handlers, data, topic);
   }
 
   /** Subscribes every confirmed topic on a newly opened connection (before any queued call). */

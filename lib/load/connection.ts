@@ -47,6 +47,7 @@ import {
   parseHandshakeResponse,
   type Handshake,
 } from './ws-frame';
+import { ErrorCode } from '../errors';
 import { LoadStats, PHASE_DRAIN } from './stats';
 import type { LoadTarget } from './types';
 
@@ -131,7 +132,7 @@ export class LoadConnection {
   private readonly rawEcho: boolean;
   private readonly link: LaneLink | null;
   /** Marks this connection's requests in `outstanding` (always 1 without a lane). */
-  private readonly tag: number;
+  readonly tag: number;
   /** After goaway: no new requests here; closed once nothing is in flight. */
   private draining = false;
   /** `ringloop.goaway` arrived (possibly before the lane made this connection its current one). */
@@ -699,10 +700,10 @@ export class LoadConnection {
         }
         this.outstanding[msgid] = 0;
         this.inflight--;
-        if (errorCode === SHUTTING_DOWN && this.link !== null) {
+        if (errorCode === ErrorCode.SHUTTING_DOWN && this.link !== null) {
           // Not run: the lane moves on (as after goaway) and sends it again; neither an answer nor an error.
           this.goneAway = true;
-          this.link.goaway(this, SHUTTING_DOWN);
+          this.link.goaway(this, ErrorCode.SHUTTING_DOWN);
           this.link.resend(msgid);
           continue;
         }
@@ -768,7 +769,6 @@ export class LoadConnection {
   }
 }
 
-const SHUTTING_DOWN = 'SHUTTING_DOWN';
 
 /** The `reason` of `[2, "ringloop.goaway", [{reason}]]` in buf[start..end) (`?` without one), or null for any other notification. */
 function goawayReason(buf: Buffer, start: number, end: number): string | null {

@@ -24,7 +24,7 @@
  */
 import net from 'node:net';
 import { decodeAny, encodeNotification, encodeRequest } from '../protocol/codec';
-import { encodeClientFrame, makeHandshake, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, parseHandshakeResponse } from './ws-frame';
+import { encodeClientFrame, encodeCloseFrame, makeHandshake, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, parseHandshakeResponse } from './ws-frame';
 import { buildHistogram, summarize } from './stats';
 import { parseTarget } from './target';
 import type { LatencySummary, LoadTarget } from './types';
@@ -198,7 +198,7 @@ class RawWs {
   }
 
   close(): void {
-    if (this.open) this.socket.end(encodeClientFrame(OP_CLOSE, Buffer.from([0x03, 0xe8])));
+    if (this.open) this.socket.end(encodeCloseFrame(1000));
     else this.socket.destroy();
   }
 }

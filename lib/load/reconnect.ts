@@ -56,7 +56,6 @@ export class ReconnectingLane {
   private wakeRetry: (() => void) | null = null;
   private lastTag = 0;
   /** Each connection's tag in `slots.outstanding`. */
-  private readonly tags = new WeakMap<LoadConnection, number>();
 
   constructor(base: Omit<ConnectionConfig, 'link'>, single: (msgid: number) => Buffer) {
     this.base = base;
@@ -132,7 +131,7 @@ export class ReconnectingLane {
     // A tag no live connection of this lane holds (there are at most a few).
     let tag = this.lastTag;
     do tag = (tag % 255) + 1;
-    while ((this.current !== null && this.tagOf(this.current) === tag) || [...this.old].some((c) => this.tagOf(c) === tag));
+    while ((this.current !== null && this.current.tag === tag) || [...this.old].some((c) => c.tag === tag));
     this.lastTag = tag;
     const link: LaneLink = {
       slots: this.slots,
@@ -143,13 +142,7 @@ export class ReconnectingLane {
       idle: (c) => this.idle(c),
       ended: (c) => this.ended(c),
     };
-    const c = new LoadConnection({ ...this.base, link });
-    this.tags.set(c, tag);
-    return c;
-  }
-
-  private tagOf(c: LoadConnection): number {
-    return this.tags.get(c) ?? 0;
+    return new LoadConnection({ ...this.base, link });
   }
 
   private goaway(c: LoadConnection, _reason: string): void {

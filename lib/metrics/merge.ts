@@ -4,6 +4,7 @@
  * server). Counters and histograms of reactors that are gone (a crash, an
  * older generation) are kept as `retired` so totals never go backwards.
  */
+import { fmtNum } from './registry';
 
 interface Family {
   help: string;
@@ -29,6 +30,13 @@ function familyOf(sampleName: string, families: Map<string, Family>): string {
     }
   }
   return sampleName;
+}
+
+/** One more reactor's value of a sample: summed, or the worst of them for MAX_GAUGES / MIN_GAUGES. */
+function combine(family: string, samples: Map<string, number>, key: string, value: number): void {
+  const prev = samples.get(key);
+  if (prev === undefined) samples.set(key, value);
+  else samples.set(key, MAX_GAUGES.has(family) ? Math.max(prev, value) : MIN_GAUGES.has(family) ? Math.min(prev, value) : prev + value);
 }
 
 export class MetricsText {
@@ -58,9 +66,7 @@ export class MetricsText {
       const name = familyOf(brace < 0 ? key : key.slice(0, brace), this.families);
       let fam = this.families.get(name);
       if (fam === undefined) this.families.set(name, (fam = { help: '', type: 'untyped', samples: new Map() }));
-      const prev = fam.samples.get(key);
-      if (prev === undefined) fam.samples.set(key, value);
-      else fam.samples.set(key, MAX_GAUGES.has(name) ? Math.max(prev, value) : MIN_GAUGES.has(name) ? Math.min(prev, value) : prev + value);
+      combine(name, fam.samples, key, value);
     }
     return this;
   }
@@ -74,12 +80,12 @@ export class MetricsText {
     return out;
   }
 
-  /** Adds another MetricsText's samples into this one. */
+  /** Adds another MetricsText's samples into this one (as `add` would its text). */
   merge(other: MetricsText): this {
     for (const [name, f] of other.families) {
       let mine = this.families.get(name);
       if (mine === undefined) this.families.set(name, (mine = { help: f.help, type: f.type, samples: new Map() }));
-      for (const [k, v] of f.samples) mine.samples.set(k, (mine.samples.get(k) ?? 0) + v);
+      for (const [k, v] of f.samples) combine(name, mine.samples, k, v);
     }
     return this;
   }
@@ -95,14 +101,9 @@ export class MetricsText {
     for (const [name, f] of this.families) {
       if (f.help !== '') out.push(`# HELP ${name} ${f.help}`);
       out.push(`# TYPE ${name} ${f.type}`);
-      for (const [k, v] of f.samples) out.push(`${k} ${fmt(v)}`);
+      for (const [k, v] of f.samples) out.push(`${k} ${fmtNum(v)}`);
     }
     return out.join('\n') + '\n';
   }
 }
 
-function fmt(n: number): string {
-  if (n === Infinity) return '+Inf';
-  if (n === -Infinity) return '-Inf';
-  return Number.isNaN(n) ? 'NaN' : String(n);
-}

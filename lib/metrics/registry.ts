@@ -17,7 +17,7 @@ function escapeLabel(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 }
 
-function fmtNum(n: number): string {
+export function fmtNum(n: number): string {
   if (n === Infinity) return '+Inf';
   if (n === -Infinity) return '-Inf';
   return Number.isNaN(n) ? 'NaN' : String(n);

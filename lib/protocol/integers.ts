@@ -110,7 +110,9 @@ function put32(buf: Uint8Array, p: number, u: number): void {
   buf[p + 3] = u & 0xff;
 }
 
-function get32(buf: Uint8Array, p: number): number {
+
+/** Big-endian unsigned 32 bits (the top byte multiplied, so the result stays unsigned). */
+export function u32(buf: Uint8Array, p: number): number {
   return buf[p] * 0x1000000 + ((buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3]);
 }
 
@@ -151,8 +153,8 @@ export function compactIntegers(buf: Uint8Array, start: number, end: number): nu
         }
         case 0xcf:
         case 0xd3: {
-          const hi = get32(buf, r + 1);
-          const lo = get32(buf, r + 5);
+          const hi = u32(buf, r + 1);
+          const lo = u32(buf, r + 5);
           const signedHi = hi | 0;
           if (hi === 0 || (b === 0xd3 && signedHi === -1 && lo >= 0x80000000)) {
             w = writeInteger(buf, w, hi === 0 ? lo : lo - TWO32);
@@ -197,7 +199,7 @@ export function compactIntegers(buf: Uint8Array, start: number, end: number): nu
           break;
         case 0xc6:
         case 0xdb:
-          size = 5 + get32(buf, r + 1);
+          size = 5 + u32(buf, r + 1);
           break;
         default:
           // nil, false, true (the scanner refused everything else)

@@ -21,6 +21,7 @@
  * and carries on from there when more bytes arrive: a message split over any
  * number of reads is scanned in time linear in its bytes.
  */
+import { u32 } from './integers';
 
 /** The bytes end inside the value. */
 export const SCAN_INCOMPLETE = -1;
@@ -186,10 +187,6 @@ function u16(buf: Uint8Array, p: number): number {
   return (buf[p] << 8) | buf[p + 1];
 }
 
-function u32(buf: Uint8Array, p: number): number {
-  // multiply the top byte so the result stays unsigned
-  return buf[p] * 0x1000000 + ((buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3]);
-}
 
 function scanOne(buf: Uint8Array, pos: number, end: number, depth: number): number {
   let f = flags;

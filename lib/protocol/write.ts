@@ -132,44 +132,11 @@ function writeByte(msgid: number, b: number): number {
 }
 
 function writeInt(msgid: number, n: number): number {
-  if (n >>> 0 !== n && n >> 0 !== n) {
-    // Beyond 32 bits: an integer still goes out as one; a float goes to msgpackr.
-    if (!isWireInteger(n)) return -1;
-    const at = begin(msgid, 9); // before reading `slab`: begin may replace it
-    return writeInteger(slab, at, n);
-  }
-  let p = begin(msgid, 5);
-  const s = slab;
-  if (n >>> 0 === n) {
-    if (n < 0x80) s[p++] = n;
-    else if (n < 0x100) {
-      s[p++] = 0xcc;
-      s[p++] = n;
-    } else if (n < 0x10000) {
-      s[p++] = 0xcd;
-      s[p++] = n >>> 8;
-      s[p++] = n & 0xff;
-    } else {
-      s[p++] = 0xce;
-      s.writeUInt32BE(n, p);
-      p += 4;
-    }
-  } else {
-    if (n >= -0x20) s[p++] = n & 0xff;
-    else if (n >= -0x80) {
-      s[p++] = 0xd0;
-      s[p++] = n & 0xff;
-    } else if (n >= -0x8000) {
-      s[p++] = 0xd1;
-      s[p++] = (n >> 8) & 0xff;
-      s[p++] = n & 0xff;
-    } else {
-      s[p++] = 0xd2;
-      s.writeInt32BE(n, p);
-      p += 4;
-    }
-  }
-  return p;
+  const small = n >>> 0 === n || n >> 0 === n;
+  // Beyond 32 bits: an integer still goes out as one; a float goes to msgpackr.
+  if (!small && !isWireInteger(n)) return -1;
+  const at = begin(msgid, small ? 5 : 9); // before reading `slab`: begin may replace it
+  return writeInteger(slab, at, n);
 }
 
 function writeBig(msgid: number, v: bigint): number {

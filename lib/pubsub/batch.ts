@@ -12,6 +12,7 @@
  * any subscribe (`flush`), so a connection subscribed in a handler gets
  * nothing published earlier. (uWS itself does not deliver a publication of
  * the same turn to a connection unsubscribed after it; that is unchanged.)
+ * The NATS bridge batches its publishes to the NATS client the same way.
  */
 import type { NativePublisher } from './pubsub';
 

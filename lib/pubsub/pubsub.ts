@@ -14,6 +14,7 @@ import type { CallContext, Connection, EventHandler, MethodFn, MethodOptions } f
 import type { RpcMetrics } from '../metrics/rpc-metrics';
 import type { CounterChild } from '../metrics/registry';
 import { WsConnection } from '../transports/websocket';
+import { RESERVED_OWNER } from '../rpc/methods';
 import { checkTopic } from './topic';
 import { messageFrame, packData } from './frame';
 import { NatsBridge } from './nats';
@@ -66,7 +67,7 @@ export interface NativePublisher {
   publish(topic: string, bytes: Uint8Array): void;
 }
 
-export const PUBSUB_OWNER = 'ringloop';
+export const PUBSUB_OWNER = RESERVED_OWNER;
 
 /** What plugins and embedding code use (PluginScope.pubsub, Reactor.pubsub). */
 export interface PubSubApi {

@@ -93,7 +93,7 @@ export abstract class BaseConnection implements Connection {
     return (this.bits & OPEN) !== 0;
   }
   set open(v: boolean) {
-    this.bits = v ? this.bits | OPEN : this.bits & ~OPEN;
+    this.flag(OPEN, v);
   }
 
   /** A keep-alive ping is outstanding. */
@@ -101,7 +101,7 @@ export abstract class BaseConnection implements Connection {
     return (this.bits & PINGED) !== 0;
   }
   set pinged(v: boolean) {
-    this.bits = v ? this.bits | PINGED : this.bits & ~PINGED;
+    this.flag(PINGED, v);
   }
 
   /** TCP with auth on: only `auth` is served until it succeeds. */
@@ -109,14 +109,14 @@ export abstract class BaseConnection implements Connection {
     return (this.bits & AUTH_PENDING) !== 0;
   }
   set authPending(v: boolean) {
-    this.bits = v ? this.bits | AUTH_PENDING : this.bits & ~AUTH_PENDING;
+    this.flag(AUTH_PENDING, v);
   }
 
   get authStarted(): boolean {
     return (this.bits & AUTH_STARTED) !== 0;
   }
   set authStarted(v: boolean) {
-    this.bits = v ? this.bits | AUTH_STARTED : this.bits & ~AUTH_STARTED;
+    this.flag(AUTH_STARTED, v);
   }
 
   /** Has output waiting for flush() (and is on the reactor's flush list or being read). */
@@ -124,7 +124,7 @@ export abstract class BaseConnection implements Connection {
     return (this.bits & DIRTY) !== 0;
   }
   set dirty(v: boolean) {
-    this.bits = v ? this.bits | DIRTY : this.bits & ~DIRTY;
+    this.flag(DIRTY, v);
   }
 
   /** The transport's native socket still exists (its close callback has not run). */
@@ -132,7 +132,7 @@ export abstract class BaseConnection implements Connection {
     return (this.bits & ALIVE) !== 0;
   }
   set alive(v: boolean) {
-    this.bits = v ? this.bits | ALIVE : this.bits & ~ALIVE;
+    this.flag(ALIVE, v);
   }
 
   /** What the authenticator returned at upgrade, if anything. */
@@ -164,6 +164,10 @@ export abstract class BaseConnection implements Connection {
   }
   protected set pendingClose(v: { code: number; reason: string } | null) {
     if (v !== null || this.rare !== null) this.more().pendingClose = v;
+  }
+
+  private flag(bit: number, v: boolean): void {
+    this.bits = v ? this.bits | bit : this.bits & ~bit;
   }
 
   private more(): Rare {

@@ -5,6 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { ConfigError } from '../errors';
+import { isTopic } from '../pubsub/topic';
 
 export interface ReactorOptions {
   host: string;
@@ -215,7 +216,7 @@ export function resolveOptions(partial: Partial<ReactorOptions> = {}): ReactorOp
   }
   if ((out.tlsCert === null) !== (out.tlsKey === null)) throw new ConfigError('--tls-cert and --tls-key must be given together');
   if (out.tlsCert === null && (out.tlsPassphrase !== null || out.tlsCa !== null)) throw new ConfigError('--tls-passphrase and --tls-ca need --tls-cert and --tls-key');
-  if (!/^[A-Za-z0-9_:-]+(?:\.[A-Za-z0-9_:-]+)*$/.test(out.natsPrefix) || out.natsPrefix.length > 128) {
+  if (!isTopic(out.natsPrefix) || out.natsPrefix.length > 128) {
     throw new ConfigError('--nats-prefix must be tokens of [A-Za-z0-9_:-] joined by single dots (at most 128 bytes)');
   }
   if (out.tcpPort !== null && out.tcpPort !== 0 && out.tcpPort === out.port) throw new ConfigError('--tcp-port must differ from --port');

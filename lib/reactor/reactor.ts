@@ -17,6 +17,7 @@ import type { BaseConnection, ConnectionOwner } from './connection';
 import { resolveOptions, type ReactorOptions } from './options';
 import { MemoryBudget } from './memory-budget';
 import type { EventHandler, MethodFn, MethodOptions, RpcMessage } from './types';
+import { announcer } from './log';
 
 export interface ReactorCoreOptions extends Partial<ReactorOptions> {
   /** A pino logger; by default JSON lines on stdout at `logLevel`. */
@@ -230,8 +231,7 @@ export abstract class ReactorCore implements ConnectionOwner, FrameSink {
     for (const h of this.handlers) if (h.onTick) this.startTick(h);
     this.listenInfo = info;
     // Scripts wait for this line: it is printed even when --log-level is above info (not when silent).
-    const announce = this.log.level === 'silent' || this.log.isLevelEnabled('info') ? this.log : this.log.child({}, { level: 'info' });
-    announce.info({ ...info, transports: this.transports.map((t) => t.name), methods: this.methods.names() }, this.listeningMessage);
+    announcer(this.log).info({ ...info, transports: this.transports.map((t) => t.name), methods: this.methods.names() }, this.listeningMessage);
     return info;
   }
 
@@ -283,9 +283,9 @@ export abstract class ReactorCore implements ConnectionOwner, FrameSink {
     // within the deadline, then let the last close frames leave before force-closing.
     const hardStop = started + drainMs - 20;
     const lingering = (): number => this.transports.reduce((n, t) => n + t.lingering(), 0);
-    while (lingering() > 0 && Date.now() < hardStop) await new Promise((r) => setTimeout(r, 10));
+    while (lingering() > 0 && Date.now() < hardStop) await sleep(10);
     if (lingering() > 0) this.log.warn({ sockets: lingering() }, 'shutdown: sockets still flushing at the deadline, closing them');
-    if (wasListening) await new Promise((r) => setTimeout(r, Math.max(0, Math.min(50, hardStop - Date.now()))));
+    if (wasListening) await sleep(Math.max(0, Math.min(50, hardStop - Date.now())));
     for (const t of this.transports) t.closeAll();
     // The worker pool: idle workers exit at once; one still busy (its request already answered) is terminated.
     for (const stop of this.stopHooks) await stop(Math.max(0, Math.min(250, started + drainMs - 20 - Date.now())));

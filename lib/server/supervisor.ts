@@ -28,6 +28,7 @@ import { ReactorHandle } from './handle';
 import { REACTOR_ENV, type FromReactor, type ReactorSpec } from './ipc';
 import { RelayDirectory } from '../pubsub/cluster';
 import { reactorExecArgv } from './heap-flags';
+import { announcer } from '../reactor/log';
 
 /** How long a reactor may take to load its plugins and start its pool. */
 const LOAD_MS = 30_000;
@@ -106,8 +107,7 @@ export class Supervisor {
     const tcpPort = o.tcpPort === null ? null : await probePort(o.host, o.tcpPort, 'tcp ');
     this.current = await this.startGeneration(this.args, o, { port, tcpPort });
     // Scripts wait for this line: it is printed even when --log-level is above info (not when silent).
-    const announce = this.log.level === 'silent' || this.log.isLevelEnabled('info') ? this.log : this.log.child({}, { level: 'info' });
-    announce.info(
+    announcer(this.log).info(
       { host: o.host, port: this.ports!.port, tcpPort: this.ports!.tcpPort, reactors: this.current.length, workers: o.workers, transports: o.tcpPort === null ? ['ws'] : ['ws', 'tcp'], methods: this.methods },
       'listening',
     );
@@ -317,7 +317,7 @@ export class Supervisor {
       if (text === null) return;
       const m = new MetricsText().add(text);
       h.lastCounters = m.monotonic();
-      total.add(text);
+      total.merge(m);
       const conns = m.value('ringloop_connections{transport="ws"}') + m.value('ringloop_connections{transport="tcp"}');
       perReactor.push(`ringloop_reactor_connections{reactor="${h.index}",generation="${h.generation}"} ${conns}`);
     });

@@ -127,13 +127,14 @@ export class TcpTransport implements Transport {
     host.connectionOpened(conn);
   }
 
-  listen(): Promise<number> {
-    const { host, tcpPort } = this.host.options;
+  /** `port`: resumeAccepting listens again on the port first bound. */
+  listen(port = this.host.options.tcpPort ?? 0): Promise<number> {
+    const { host } = this.host.options;
     return new Promise((resolve, reject) => {
-      const onError = (e: NodeJS.ErrnoException): void => reject(new Error(`cannot listen on tcp ${host}:${tcpPort} (${e.code ?? e.message})`));
+      const onError = (e: NodeJS.ErrnoException): void => reject(new Error(`cannot listen on tcp ${host}:${port} (${e.code ?? e.message})`));
       this.server.once('error', onError);
       // Not exclusive: reactor processes of one server share the listening socket through the cluster primary.
-      this.server.listen({ host, port: tcpPort ?? 0 }, () => {
+      this.server.listen({ host, port }, () => {
         this.server.off('error', onError);
         this.boundPort = (this.server.address() as net.AddressInfo).port;
         resolve(this.boundPort);
@@ -155,15 +156,8 @@ export class TcpTransport implements Transport {
 
   resumeAccepting(): Promise<void> {
     if (this.server.listening || this.host.draining || this.boundPort === 0) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      // In a cluster worker the primary holds the socket, keyed by the port asked for: ask again the same way.
-      const port = cluster.isWorker ? (this.host.options.tcpPort ?? 0) : this.boundPort;
-      this.server.listen({ host: this.host.options.host, port }, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
+    // In a cluster worker the primary holds the socket, keyed by the port asked for: ask again the same way.
+    return this.listen(cluster.isWorker ? (this.host.options.tcpPort ?? 0) : this.boundPort).then(() => undefined);
   }
 
   closeAll(): void {
