@@ -5,26 +5,12 @@
  */
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import type { Browser } from 'playwright-core';
 import { connect } from '../lib/client';
 import { ROOT, startCli, delay } from './helpers/client';
 import { BUNDLE, launchChromium, serveStatic } from './helpers/browser';
-
-function children(pid: number): number[] {
-  return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-}
-
-/** SIGSTOP a supervisor and its reactor processes. */
-function freeze(pid: number): void {
-  for (const p of [pid, ...children(pid)]) process.kill(p, 'SIGSTOP');
-}
-
-/** SIGKILL a supervisor's reactor processes, then the supervisor. */
-function killTree(pid: number): void {
-  for (const p of [...children(pid), pid]) process.kill(p, 'SIGKILL');
-}
+import { freeze, killTree } from './helpers/reactor-proc';
 
 function startChat(): Promise<{ proc: ChildProcess; url: string; ws: number }> {
   const proc = spawn(process.execPath, [path.join(ROOT, 'examples', 'chat', 'serve.js'), '--port', '0', '--http-port', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });

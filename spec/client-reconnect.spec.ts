@@ -1,53 +1,14 @@
 /** Client across lost connections: a killed and restarted server process, an unresponsive server, goaway handover, pub/sub restore. */
 import { expect } from 'chai';
 import { connect, RingloopError, type RingloopClient } from '../lib/client';
-import { startCli, delay } from './helpers/client';
+import { startCli, delay, until } from './helpers/client';
 import { ScriptServer } from './helpers/script-server';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-
-/** SIGSTOP a supervisor and its reactor processes. */
-function freeze(pid: number): void {
-  const children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  for (const p of [pid, ...children]) process.kill(p, 'SIGSTOP');
-}
-
-/** SIGKILL a supervisor's reactor processes, then the supervisor. */
-function killTree(pid: number): void {
-  let children: number[] = [];
-  try {
-    children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return; // already gone
-  }
-  for (const p of [...children, pid]) {
-    try {
-      process.kill(p, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await delay(10);
-  }
-}
+import { freePort } from './helpers/ports';
+import { freeze, killTree } from './helpers/reactor-proc';
 
 describe('client reconnect (real server process)', function () {
   this.timeout(30000);
@@ -96,7 +57,7 @@ describe('client liveness (scripted server)', () => {
       s.silent = true;
       expect(await closed).to.equal(1006);
       s.silent = false;
-      await until(() => c.isOpen);
+      await until('the client to connect', () => c.isOpen, 5000);
       expect(await c.call('echo', ['back'])).to.equal('back');
       expect(s.conns.length).to.equal(2);
     } finally {
@@ -140,11 +101,11 @@ describe('client goaway handover (scripted server)', () => {
     const slow = c.call('sleep', [200]);
     await delay(20);
     s.goaway(old);
-    await until(() => goaways.length === 1);
+    await until('the goaway', () => goaways.length === 1, 5000);
     expect(await c.call('whoami', [])).to.equal(1); // the new connection
     expect(old.ws.readyState).to.equal(old.ws.OPEN);
     expect(await slow).to.equal(200); // answered on the old one
-    await until(() => old.ws.readyState === old.ws.CLOSED);
+    await until('the old connection to close', () => old.ws.readyState === old.ws.CLOSED, 5000);
     expect(goaways).to.deep.equal(['restart']);
   });
 
@@ -191,7 +152,7 @@ describe('client goaway handover (scripted server)', () => {
     await delay(30);
     s.silent = false;
     // Resent: the new connection runs a fresh 10 s sleep; answer it sooner by hand.
-    await until(() => s.conns.length === 2 && s.conns[1].messages.length > 0);
+    await until('a second connection carrying a message', () => s.conns.length === 2 && s.conns[1].messages.length > 0, 5000);
     expect(s.conns[1].messages[0]).to.be.greaterThan(0);
     s.conns[1].ws.close(1001, 'again'); // a second 1001: resent once only, so this one fails
     expect(((await p.catch((e: RingloopError) => e)) as RingloopError).code).to.equal('DISCONNECTED');
@@ -212,7 +173,7 @@ describe('client pub/sub (scripted server, CONTRACT.md semantics)', () => {
       const sb = await c.subscribe('room.1', (d) => b.push(d));
       expect(s.subscribers('room.1')).to.equal(1);
       expect(await c.publish('room.1', { hi: 1 })).to.equal(true);
-      await until(() => a.length === 1 && b.length === 1);
+      await until('both deliveries', () => a.length === 1 && b.length === 1, 5000);
       expect(a).to.deep.equal([{ hi: 1 }]);
       await sa.unsubscribe();
       expect(s.subscribers('room.1')).to.equal(1);
@@ -237,7 +198,7 @@ describe('client pub/sub (scripted server, CONTRACT.md semantics)', () => {
       expect(await told).to.deep.equal(['news']);
       expect(s.subscribers('news')).to.equal(1);
       s.publish('news', 'after');
-      await until(() => got.length === 1);
+      await until('the first delivery', () => got.length === 1, 5000);
       expect(got).to.deep.equal(['after']);
     } finally {
       await c.close();
@@ -256,9 +217,9 @@ describe('client pub/sub (scripted server, CONTRACT.md semantics)', () => {
         s.publish('feed', i);
         await delay(2);
       }
-      await until(() => s.conns[0].ws.readyState === s.conns[0].ws.CLOSED);
+      await until('the first connection to close', () => s.conns[0].ws.readyState === s.conns[0].ws.CLOSED, 5000);
       s.publish('feed', 'last');
-      await until(() => got.includes('last'));
+      await until('the last message', () => got.includes('last'), 5000);
       expect(got).to.deep.equal([...Array.from({ length: 20 }, (_, i) => i), 'last']);
       expect(told).to.equal(false);
     } finally {
@@ -313,7 +274,7 @@ describe('client across a real graceful shutdown (SIGTERM, another instance behi
     const opts = { reconnect: { initialDelay: 20, maxDelay: 100 } };
     const clients = [connect(`ws://127.0.0.1:${front}`, opts), connect(`tcp://127.0.0.1:${frontTcp}`, opts)];
     try {
-      await until(() => clients.every((c) => c.isOpen));
+      await until('every client to connect', () => clients.every((c) => c.isOpen), 5000);
       const goaways: string[] = [];
       for (const c of clients) c.on('goaway', (i) => goaways.push(i.reason));
       const results: Array<Promise<unknown>> = [];
@@ -389,7 +350,7 @@ describe('client across hot restarts (SIGHUP) and a rolling restart behind HAPro
       for (let n = 1; n <= 2; n++) {
         await delay(200);
         srv.proc.kill('SIGHUP');
-        await until(() => srv.logs.filter((l) => l.msg === 'reload complete').length === n, 15000);
+        await until(`reload ${n} to complete`, () => srv.logs.filter((l) => l.msg === 'reload complete').length === n, 15000);
       }
       await delay(300);
       const failed = await load.stop();
@@ -438,7 +399,7 @@ describe('client across hot restarts (SIGHUP) and a rolling restart behind HAPro
     const goaways: string[] = [];
     for (const c of clients) c.on('goaway', (i) => goaways.push(i.reason));
     try {
-      await until(() => clients.every((c) => c.isOpen));
+      await until('every client to connect', () => clients.every((c) => c.isOpen), 5000);
       const load = driveLoad(clients);
       await delay(200);
       a.proc.kill('SIGTERM'); // everyone moves to b

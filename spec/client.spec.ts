@@ -1,6 +1,5 @@
 /** ringloop/client in Node against a real in-process reactor (and a scripted ws server where the wire is observed). */
 import { expect } from 'chai';
-import net from 'node:net';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { connect, ClientErrorCode, RingloopError, type RingloopClient } from '../lib/client';
@@ -10,6 +9,7 @@ import { definePlugin } from '../lib/plugins/plugin';
 import { ErrorCode, RpcError } from '../lib/errors';
 import { startReactor, delay, ROOT, type TestServer } from './helpers/client';
 import { ScriptServer } from './helpers/script-server';
+import { freePort } from './helpers/ports';
 
 async function rejection(p: Promise<unknown>): Promise<RingloopError> {
   try {
@@ -21,14 +21,6 @@ async function rejection(p: Promise<unknown>): Promise<RingloopError> {
   throw new Error('expected a rejection');
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const recorded: unknown[] = [];
 const testPlugin = definePlugin({

@@ -11,7 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ROOT, delay, httpGet, startCli, type CliServer } from './helpers/client';
+import { ROOT, delay, httpGet, startCli, until, type CliServer } from './helpers/client';
 import { startLoad } from './helpers/load-process';
 import { restartablePorts } from './helpers/ports';
 
@@ -66,19 +66,6 @@ async function haproxyStates(statsPort: number): Promise<Map<string, ServerState
   return out;
 }
 
-async function until(what: string, ms: number, test: () => Promise<boolean>): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      if (await test()) return;
-    } catch {
-      /* not yet */
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await delay(50);
-  }
-}
-
 describe('behind HAProxy (examples/haproxy/haproxy.cfg)', function () {
   this.timeout(40000);
   let dir: string;
@@ -104,10 +91,10 @@ describe('behind HAProxy (examples/haproxy/haproxy.cfg)', function () {
     const spawnFailed = new Promise<never>((_, reject) => haproxy!.once('error', (e) => reject(new Error(`haproxy: ${e.message} (.ci/run installs it)`))));
     await Promise.race([
       spawnFailed,
-      until('HAProxy to see both instances UP', 8000, async () => {
+      until('HAProxy to see both instances UP', async () => {
         const s = await haproxyStates(stats);
         return ['ringloop_ws', 'ringloop_tcp'].every((b) => s.get(`${b}/r1`)?.status === 'UP' && s.get(`${b}/r2`)?.status === 'UP');
-      }),
+      }, 8000),
     ]);
   });
 
@@ -137,7 +124,7 @@ describe('behind HAProxy (examples/haproxy/haproxy.cfg)', function () {
         const { body } = await httpGet(ports.inst[i]![0], '/metrics');
         return [...body.matchAll(/^ringloop_connections\{[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
       };
-      await until('the load to connect', 8000, async () => (await connected(0)) + (await connected(1)) >= 6);
+      await until('the load to connect', async () => (await connected(0)) + (await connected(1)) >= 6, 8000);
       await delay(300);
       for (const i of [0, 1]) {
         const name = `r${i + 1}`;
@@ -149,15 +136,15 @@ describe('behind HAProxy (examples/haproxy/haproxy.cfg)', function () {
         instances[i] = await serve(i);
         const restarted = Date.now();
         // Back in HAProxy: UP again after it was seen DOWN (or UP all along, when the restart fell between checks).
-        await until(`HAProxy to see ${name} UP again`, 8000, async () => {
+        await until(`HAProxy to see ${name} UP again`, async () => {
           const s = await haproxyStates(ports.stats);
           const w = s.get(`ringloop_ws/${name}`)!;
           const seenDown = w.chkdown > downs || Date.now() - restarted > 1500;
           return seenDown && w.status === 'UP' && s.get(`ringloop_tcp/${name}`)!.status === 'UP';
-        });
+        }, 8000);
       }
       // Every client moved to r1 when r2 went down: the restarted r1 serves.
-      await until('the load to run on the restarted r1', 5000, async () => (await connected(0)) >= 6);
+      await until('the load to run on the restarted r1', async () => (await connected(0)) >= 6, 5000);
       await delay(500);
     } finally {
       ws.stop();

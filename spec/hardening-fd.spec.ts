@@ -6,73 +6,26 @@
  * says so once, keeps serving its open connections and recovers by itself.
  */
 import { expect } from 'chai';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import { BIN, ROOT, RpcClient, delay, httpGet } from './helpers/client';
+import { ROOT, RpcClient, delay, httpGet, type CliServer } from './helpers/client';
+import { fdCount, startServe, stop } from './helpers/raw';
 import { TcpRpcClient } from './helpers/tcp-client';
 import { reactorLine, reactorPid, rssBytes } from './helpers/reactor-proc';
+import { freePort } from './helpers/ports';
 
-interface Limited {
-  proc: ChildProcess;
-  port: number;
-  tcpPort: number | null;
-  logs: Array<Record<string, unknown>>;
-  stderr: () => string;
-  stop(): Promise<void>;
+/**
+ * `ringloop serve` under a shell's ulimit, on a fixed port (see native-notes/descriptors.md on port 0),
+ * logging at info (the descriptor-limit lines).
+ */
+async function serveLimited(ulimit: string, args: string[]): Promise<CliServer> {
+  return startServe(['--port', String(await freePort()), '--log-level', 'info', ...args], ulimit);
 }
 
-/** A port free right now (the server gets a fixed port: see native-notes/descriptors.md on port 0). */
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** `ringloop serve` under `bash -c '<ulimit>; exec node ...'`, resolved at its "listening" line. */
-async function serveLimited(ulimit: string, args: string[]): Promise<Limited> {
-  const cmd = `${ulimit} && exec "${process.execPath}" "${BIN}" serve --port ${await freePort()} --workers 1 ${args.join(' ')}`;
-  const proc = spawn('bash', ['-c', cmd], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  const logs: Array<Record<string, unknown>> = [];
-  let err = '';
-  const exited = new Promise<void>((r) => proc.on('exit', () => r()));
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    proc.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        let j: Record<string, unknown>;
-        try {
-          j = JSON.parse(line) as Record<string, unknown>;
-        } catch {
-          continue;
-        }
-        logs.push(j);
-        if (j.msg === 'listening') {
-          resolve({
-            proc,
-            port: j.port as number,
-            tcpPort: (j.tcpPort as number | null) ?? null,
-            logs,
-            stderr: () => err,
-            stop: async () => {
-              proc.kill('SIGKILL');
-              await exited;
-            },
-          });
-        }
-      }
-    });
-    void exited.then(() => reject(new Error(`ringloop exited before listening: ${err.trim()}`)));
-  });
+function tcpPortOf(srv: CliServer): number {
+  return srv.logs.find((l) => l.msg === 'listening')!.tcpPort as number;
 }
 
 /** CPU seconds (user + system) the process has used. */
@@ -80,10 +33,6 @@ function cpuSeconds(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-}
-
-function openFds(pid: number): number {
-  return readdirSync(`/proc/${pid}/fd`).length;
 }
 
 /** Opens n raw TCP connections that send nothing (each one costs the server a descriptor once accepted). */
@@ -128,12 +77,12 @@ const exhausted = (l: Record<string, unknown>): boolean => typeof l.msg === 'str
 
 describe('file-descriptor exhaustion (low ulimit -n in a child process)', function () {
   this.timeout(30000);
-  let srv: Limited | null = null;
+  let srv: CliServer | null = null;
   let sockets: net.Socket[] = [];
   afterEach(async () => {
     for (const s of sockets) s.destroy();
     sockets = [];
-    await srv?.stop();
+    if (srv !== null) await stop(srv);
     srv = null;
   });
 
@@ -180,15 +129,15 @@ describe('file-descriptor exhaustion (low ulimit -n in a child process)', functi
     const s = srv;
     const pid = await reactorPid(s.logs);
     const cap = (await reactorLine(s.logs)).maxConnections as number;
-    const tcp = await TcpRpcClient.connect(s.tcpPort!);
-    sockets = flood(s.tcpPort!, 150);
+    const tcp = await TcpRpcClient.connect(tcpPortOf(s));
+    sockets = flood(tcpPortOf(s), 150);
     const closed = await Promise.all(sockets.map((x) => new Promise<boolean>((r) => {
       const t = setTimeout(() => r(false), 1500);
       x.on('close', () => (clearTimeout(t), r(true)));
     })));
     // Everything past the cap was accepted and closed at once; the rest are held open and served.
     expect(closed.filter(Boolean).length).to.be.at.least(150 - cap);
-    expect(openFds(pid)).to.be.at.most(64);
+    expect(fdCount(pid)).to.be.at.most(64);
     const cpu0 = cpuSeconds(pid);
     await delay(1000);
     expect(cpuSeconds(pid) - cpu0).to.be.below(0.5);
@@ -205,12 +154,12 @@ describe('file-descriptor exhaustion (low ulimit -n in a child process)', functi
       const s = srv;
       const pid = await reactorPid(s.logs);
       const ws = await RpcClient.connect(`ws://127.0.0.1:${s.port}`);
-      const tcp = transport === 'tcp' ? await TcpRpcClient.connect(s.tcpPort!) : null;
+      const tcp = transport === 'tcp' ? await TcpRpcClient.connect(tcpPortOf(s)) : null;
       // Sockets that never upgrade are uWS HTTP sockets: not connections, not capped, until uWS's HTTP idle timeout.
       sockets = flood(s.port, 150);
-      if (transport === 'tcp') sockets.push(...flood(s.tcpPort!, 50));
+      if (transport === 'tcp') sockets.push(...flood(tcpPortOf(s), 50));
       await eventually('server stops accepting', async () => expect(s.logs.some(exhausted)).to.equal(true));
-      expect(openFds(pid)).to.be.at.most(64);
+      expect(fdCount(pid)).to.be.at.most(64);
       // While connections wait for it, the reactor idles instead of spinning on accept().
       const cpu0 = cpuSeconds(pid);
       await delay(1500);
@@ -223,7 +172,7 @@ describe('file-descriptor exhaustion (low ulimit -n in a child process)', functi
       // The flood goes away: it accepts again by itself.
       for (const x of sockets) x.destroy();
       sockets = [];
-      const logs = (): string => `exit ${String(s.proc.exitCode)}; stderr ${s.stderr()}; logs ${JSON.stringify(s.logs.slice(-5))}`;
+      const logs = (): string => `exit ${String(s.proc.exitCode)}; output ${s.stdout()}; logs ${JSON.stringify(s.logs.slice(-5))}`;
       const again = await eventually('accepting again', async () => {
         const c = await within(1000, RpcClient.connect(`ws://127.0.0.1:${s.port}`), 'ws connect');
         expect((await within(1000, c.call('echo', [1]), 'ws echo')).result).to.equal(1);
@@ -233,7 +182,7 @@ describe('file-descriptor exhaustion (low ulimit -n in a child process)', functi
       });
       if (transport === 'tcp') {
         const t2 = await eventually('tcp accepting again', async () => {
-          const c = await within(1000, TcpRpcClient.connect(s.tcpPort!), 'tcp connect');
+          const c = await within(1000, TcpRpcClient.connect(tcpPortOf(s)), 'tcp connect');
           expect((await within(1000, c.call('echo', [2]), 'tcp echo')).result).to.equal(2);
           return c;
         }).catch((e: Error) => {

@@ -2,17 +2,9 @@ import { expect } from 'chai';
 import { pack, unpack } from 'msgpackr';
 import { ErrorCode } from '../lib/errors';
 import { nats, type NatsMsg } from '../lib/pubsub/nats-client';
-import { delay, httpGet, startCli, type CliServer } from './helpers/client';
+import { delay, httpGet, startCli, until, type CliServer } from './helpers/client';
 import { NatsServer } from './helpers/nats-server';
 import { WsPubClient, type PubClient } from './helpers/pubsub-client';
-
-async function until(what: string, check: () => Promise<boolean> | boolean, ms = 8000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(25);
-  }
-}
 
 async function metric(srv: CliServer, re: RegExp): Promise<number> {
   const m = re.exec((await httpGet(srv.port, '/metrics')).body);

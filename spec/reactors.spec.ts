@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import path from 'node:path';
-import { delay, httpGet, ROOT, RpcClient, runCli, startCli, type CliServer } from './helpers/client';
+import { delay, httpGet, ROOT, RpcClient, runCli, startCli, until, type CliServer } from './helpers/client';
 import { TcpRpcClient } from './helpers/tcp-client';
 
 const PROBE = path.join(ROOT, 'spec', 'fixtures', 'reactor-probe.js');
@@ -12,16 +12,6 @@ function metric(text: string, key: string): number {
 
 async function metrics(port: number): Promise<string> {
   return (await httpGet(port, '/metrics')).body;
-}
-
-async function waitFor(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    // A scrape may land on the reactor that is dying (its accept queue): that one fails, the next goes elsewhere.
-    if (await check().catch(() => false)) return;
-    await delay(25);
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 /** Opens WebSocket clients until `want` distinct reactor processes answered; returns one client per pid. */
@@ -90,7 +80,7 @@ describe('--reactors N: several reactor processes on one port', function () {
       void victim.call(`probe.${how}`, []); // its answer may never leave: the process dies first
       expect((await victim.closed).code, `${how}: the dead reactor's clients see the connection drop`).to.equal(1006);
       expect((await survivor.call('echo', ['still here'])).result).to.equal('still here');
-      await waitFor('a replacement reactor', 8000, async () => srv!.logs.filter((l) => l.msg === 'reactor replaced').length > replacedBefore && metric(await metrics(port), 'ringloop_reactors') === 2);
+      await until('a replacement reactor', async () => srv!.logs.filter((l) => l.msg === 'reactor replaced').length > replacedBefore && metric(await metrics(port), 'ringloop_reactors') === 2, 8000);
       const replaced = srv.logs.filter((l) => l.msg === 'reactor replaced').pop()!;
       expect(replaced.ms as number, `${how}: replaced within a second`).to.be.below(1000);
       const m = await metrics(port);

@@ -150,6 +150,16 @@ export function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** Polls `check` until it holds (a throw counts as not yet, e.g. a scrape refused mid-restart); throws after `ms`. */
+export async function until(what: string, check: () => Promise<boolean> | boolean, ms = 8000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (await Promise.resolve().then(check).catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await delay(25);
+  }
+}
+
 /** HTTP GET over a real socket. */
 export async function httpGet(port: number, p: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; type: string | null }> {
   const res = await fetch(`http://127.0.0.1:${port}${p}`, { headers });

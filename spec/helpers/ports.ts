@@ -38,3 +38,15 @@ export async function restartablePorts(count: number): Promise<number[]> {
   if (out.length < count) throw new Error(`no ${count} free ports in ${low}..${high}`);
   return out;
 }
+
+/** A port free right now (from listen(0): ephemeral, so not for a server restarted on it, see above). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}

@@ -6,55 +6,39 @@
 import net from 'node:net';
 import WebSocket from 'ws';
 import { UnpackrStream } from 'msgpackr';
-import { decodeAny, encodeNotification, encodeRequest } from '../../lib/protocol/codec';
-import type { Reply } from './replies';
+import { decodeAny } from '../../lib/protocol/codec';
+import { ReplyBook } from './replies';
 
 export interface Message {
   topic: string;
   data: unknown;
 }
 
-export abstract class PubClient {
+/** Calls and replies as ReplyBook keeps them; `ringloop.message` notifications collected in `messages`. */
+export abstract class PubClient extends ReplyBook {
   readonly messages: Message[] = [];
   readonly closed: Promise<{ code: number }>;
   protected resolveClosed!: (c: { code: number }) => void;
-  private readonly waiters = new Map<number, (r: Reply) => void>();
   private readonly watchers: Array<() => void> = [];
-  private nextId = 1;
 
   constructor() {
+    super();
     this.closed = new Promise((r) => (this.resolveClosed = r));
   }
 
-  protected abstract send(bytes: Uint8Array): void;
   abstract pause(): void;
   abstract resume(): void;
   abstract close(): void;
 
-  protected received(m: unknown): void {
+  protected override received(m: unknown): void {
     const a = m as unknown[];
-    if (a[0] === 2) {
-      if (a[1] !== 'ringloop.message') return; // ringloop.goaway at shutdown
+    if (a[0] === 2 && a[1] === 'ringloop.message') {
       const [topic, data] = a[2] as [string, unknown];
       this.messages.push({ topic, data });
       for (const w of this.watchers.splice(0)) w();
       return;
     }
-    const [, msgid, error, result] = a as [number, number, Reply['error'], unknown];
-    const w = this.waiters.get(msgid);
-    this.waiters.delete(msgid);
-    w?.({ msgid, error, result });
-  }
-
-  call(method: string, params: unknown[]): Promise<Reply> {
-    const id = this.nextId++;
-    const p = new Promise<Reply>((r) => this.waiters.set(id, r));
-    this.send(encodeRequest(id, method, params));
-    return p;
-  }
-
-  notify(method: string, params: unknown[]): void {
-    this.send(encodeNotification(method, params));
+    super.received(m);
   }
 
   async subscribe(topic: string): Promise<void> {

@@ -16,9 +16,11 @@ process.on('exit', () => {
 });
 
 /** `ringloop serve` in a child shell, optionally under `ulimit -n nofile`; resolves once it and its reactor are listening. */
-export function startServe(args: string[], nofile = 0): Promise<CliServer> {
+export function startServe(args: string[], nofile: number | string = 0): Promise<CliServer> {
   const argv = ['serve', '--port', '0', '--workers', '1', '--log-level', 'warn', ...args].map((a) => `'${a}'`).join(' ');
-  const script = `${nofile > 0 ? `ulimit -n ${nofile}; ` : ''}exec '${process.execPath}' '${BIN}' ${argv}`;
+  // `nofile`: a descriptor limit, or the shell's own ulimit commands (e.g. soft and hard apart).
+  const limit = typeof nofile === 'string' ? `${nofile}; ` : nofile > 0 ? `ulimit -n ${nofile}; ` : '';
+  const script = `${limit}exec '${process.execPath}' '${BIN}' ${argv}`;
   const proc = spawn('bash', ['-c', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(proc);
   proc.on('exit', () => live.delete(proc));

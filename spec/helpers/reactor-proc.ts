@@ -24,3 +24,30 @@ export function rssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(m![1]) * 1024;
 }
+
+/** The child processes of `pid` (a supervisor's reactors). */
+export function children(pid: number): number[] {
+  return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+}
+
+/** SIGSTOP a supervisor and its reactor processes. */
+export function freeze(pid: number): void {
+  for (const p of [pid, ...children(pid)]) process.kill(p, 'SIGSTOP');
+}
+
+/** SIGKILL a supervisor's reactor processes, then the supervisor (nothing when it is already gone). */
+export function killTree(pid: number): void {
+  let kids: number[];
+  try {
+    kids = children(pid);
+  } catch {
+    return; // already gone
+  }
+  for (const p of [...kids, pid]) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
