@@ -274,7 +274,7 @@ describe('client across a real graceful shutdown (SIGTERM, another instance behi
     const opts = { reconnect: { initialDelay: 20, maxDelay: 100 } };
     const clients = [connect(`ws://127.0.0.1:${front}`, opts), connect(`tcp://127.0.0.1:${frontTcp}`, opts)];
     try {
-      await until('every client to connect', () => clients.every((c) => c.isOpen), 5000);
+      await until('every client to connect', () => clients.every((c) => c.isOpen));
       const goaways: string[] = [];
       for (const c of clients) c.on('goaway', (i) => goaways.push(i.reason));
       const results: Array<Promise<unknown>> = [];
@@ -399,7 +399,7 @@ describe('client across hot restarts (SIGHUP) and a rolling restart behind HAPro
     const goaways: string[] = [];
     for (const c of clients) c.on('goaway', (i) => goaways.push(i.reason));
     try {
-      await until('every client to connect', () => clients.every((c) => c.isOpen), 5000);
+      await until('every client to connect', () => clients.every((c) => c.isOpen));
       const load = driveLoad(clients);
       await delay(200);
       a.proc.kill('SIGTERM'); // everyone moves to b

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import net from 'node:net';
 import path from 'node:path';
 import { delay, httpGet, ROOT, RpcClient, runCli, startCli, until, type CliServer } from './helpers/client';
 import { TcpRpcClient } from './helpers/tcp-client';
@@ -134,6 +135,38 @@ describe('--reactors N: several reactor processes on one port', function () {
       expect((await c.closed).code).to.equal(1001);
       expect(c.notifications).to.deep.equal([['ringloop.goaway', [{ reason: 'shutdown' }]]]);
     }
+    expect((await srv.exited).code).to.equal(0);
+  });
+
+  it('SIGTERM: a connection tried the moment goaway arrives is refused, not accepted into a backlog and reset unserved', async () => {
+    // TCP's listening socket is the supervisor's, open while any reactor holds it: every reactor must let go of it
+    // before any sends goaway. One reactor is kept busy (spin) as the signal arrives; the other's clients move at once.
+    srv = await startCli(['serve', '--port', '0', '--tcp-port', '0', '--reactors', '2', '--plugin', 'demo', '--plugin', PROBE]);
+    const tcpPort = srv.logs.find((l) => l.msg === 'listening')!.tcpPort as number;
+    const byPid = new Map<number, TcpRpcClient>();
+    for (let i = 0; i < 100 && byPid.size < 2; i++) {
+      const t = await TcpRpcClient.connect(tcpPort);
+      const pid = (await t.call('probe.pid', [])).result as number;
+      if (byPid.has(pid)) t.close();
+      else byPid.set(pid, t);
+    }
+    expect(byPid.size, 'a TCP connection on each reactor').to.equal(2);
+    const [busy, moving] = [...byPid.values()];
+    const spun = busy.call('spin', [100000]);
+    await delay(20);
+    srv.proc.kill('SIGTERM');
+    await until('goaway on the idle reactor', () => moving.notifications.length > 0, 5000);
+    const outcome = await new Promise<string>((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port: tcpPort });
+      s.once('connect', () => {
+        s.destroy();
+        resolve('accepted');
+      });
+      s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+    });
+    expect(outcome).to.equal('ECONNREFUSED');
+    expect(moving.notifications[0]).to.deep.equal(['ringloop.goaway', [{ reason: 'shutdown' }]]);
+    expect((await spun).result).to.equal(100000);
     expect((await srv.exited).code).to.equal(0);
   });
 });

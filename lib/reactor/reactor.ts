@@ -238,9 +238,12 @@ export abstract class ReactorCore implements ConnectionOwner, FrameSink {
   /** The log line that says this reactor is serving. */
   listeningMessage = 'listening';
 
-  /** Graceful shutdown (CONTRACT.md): stop accepting, finish in-flight work, close 1001. Resolves when done. */
-  close(): Promise<void> {
-    if (this.closing === null) this.closing = this.shutdown(Date.now(), true);
+  /**
+   * Graceful shutdown (CONTRACT.md): stop accepting, finish in-flight work, close 1001. Resolves when done.
+   * `started`: when --drain-timeout began counting (the signal), if before now.
+   */
+  close(started = Date.now()): Promise<void> {
+    if (this.closing === null) this.closing = this.shutdown(started, true);
     return this.closing;
   }
 
@@ -322,6 +325,7 @@ export abstract class ReactorCore implements ConnectionOwner, FrameSink {
     if (this.log.isLevelEnabled('debug')) this.log.debug({ conn: conn.id, transport: conn.transport, remote: conn.remoteAddress }, 'connection open');
     // Accepted just before the listener closed (or upgraded from an older keep-alive socket): it still hears why.
     if (this.state === 'retiring') conn.write(encodeNotification('ringloop.goaway', [{ reason: 'restart' }]));
+    else if (this.state === 'draining') conn.write(encodeNotification('ringloop.goaway', [{ reason: 'shutdown' }]));
     for (const h of this.handlers) {
       if (h.onOpen) this.guard(h, () => h.onOpen!(conn));
     }

@@ -24,8 +24,8 @@ export type ToReactor =
   | { t: 'stop-accepting' }
   /** Hot restart: goaway restart, serve until clients leave or the deadline, exit. */
   | { t: 'retire' }
-  /** Graceful shutdown (goaway shutdown), then exit. */
-  | { t: 'shutdown' }
+  /** Graceful shutdown (goaway shutdown), then exit; `elapsedMs` of --drain-timeout already spent since the signal. */
+  | { t: 'shutdown'; elapsedMs?: number }
   /** The supervisor wants this reactor's own Prometheus text. */
   | { t: 'snapshot'; id: number }
   /** The server's totals, answering this reactor's gather. */

@@ -104,7 +104,7 @@ export async function runReactorProcess(): Promise<void> {
         end(r.retire());
         break;
       case 'shutdown':
-        end(r.listenInfo === null ? Promise.resolve() : r.close());
+        end(r.listenInfo === null ? Promise.resolve() : r.close(Date.now() - (m.elapsedMs ?? 0)));
         break;
       case 'snapshot':
         send({ t: 'snapshot', id: m.id, text: r.metrics.render() });

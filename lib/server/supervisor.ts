@@ -286,6 +286,7 @@ export class Supervisor {
       return;
     }
     this.stopping = true;
+    const signalled = Date.now();
     this.log.info({ signal, reactors: this.live.size }, 'shutdown: signal received');
     // The contract promises exit within --drain-timeout even if a reactor hangs.
     const hard = setTimeout(() => {
@@ -294,11 +295,21 @@ export class Supervisor {
       process.exit(0);
     }, this.currentOptions.drainTimeout * 1000 + 500);
     hard.unref();
-    for (const h of this.live.values()) {
-      h.state = 'ending';
-      h.send({ t: 'shutdown' });
-    }
-    if (this.live.size === 0) this.finishShutdown();
+    if (this.live.size === 0) return this.finishShutdown();
+    // Every reactor stops accepting before any sends goaway. The TCP listening socket is this process's (cluster),
+    // closed only once the last reactor has let go of it: a client moving on goaway would otherwise land in its
+    // backlog and be reset unserved when it closes. A reactor's ack follows its release on the same IPC channel.
+    const handles = [...this.live.values()];
+    for (const h of handles) h.state = 'ending';
+    void Promise.all(
+      handles.map((h) => {
+        const p = h.expect('stopped-accepting', 500).catch(() => undefined);
+        h.send({ t: 'stop-accepting' });
+        return p;
+      }),
+    ).then(() => {
+      for (const h of handles) if (this.live.has(h.worker.id)) h.send({ t: 'shutdown', elapsedMs: Date.now() - signalled });
+    });
   }
 
   private finishShutdown(): void {
