@@ -14,8 +14,8 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import * as hdr from 'hdr-histogram-js';
 import { connect } from '../lib/client';
+import { launch, median, ROOT } from './servers/harness';
 
-const ROOT = path.resolve(__dirname, '../..');
 const BIN = path.join(ROOT, 'bin', 'ringloop.js');
 
 function arg(name: string, def: number): number {
@@ -23,16 +23,9 @@ function arg(name: string, def: number): number {
   return i > 0 ? Number(process.argv[i + 1]) : def;
 }
 
-function startServer(): Promise<{ proc: ChildProcess; port: number }> {
-  const proc = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--workers', '1'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve) => {
-    let buf = '';
-    proc.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const m = /"port":(\d+),[^\n]*"msg":"listening"/.exec(buf);
-      if (m) resolve({ proc, port: Number(m[1]) });
-    });
-  });
+async function startServer(): Promise<{ proc: ChildProcess; port: number }> {
+  const l = await launch('ringloop', [BIN, 'serve', '--port', '0', '--workers', '1']);
+  return { proc: l.proc, port: l.listening.port as number };
 }
 
 interface Figures {
@@ -86,11 +79,6 @@ async function runClient(port: number, connections: number, inflight: number, du
   await Promise.all(loops);
   await Promise.all(clients.map((c) => c.close()));
   return fig;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
 }
 
 async function main(): Promise<void> {

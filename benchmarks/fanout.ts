@@ -24,7 +24,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { FanoutReport } from '../lib/load/fanout';
-import { median, procCpuSeconds, ROOT } from './servers/harness';
+import { launch, median, procCpuSeconds, ROOT, stopServer } from './servers/harness';
 
 const BIN = path.join(ROOT, 'bin', 'ringloop.js');
 const SERVERS = path.join(__dirname, 'servers');
@@ -43,29 +43,9 @@ interface Server {
   pid: number;
 }
 
-function start(name: string, args: string[]): Promise<Server> {
-  const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    proc.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      for (const line of buf.split('\n')) {
-        try {
-          const j = JSON.parse(line) as { msg?: string; port?: number };
-          if (j.msg === 'listening' && typeof j.port === 'number') resolve({ name, proc, port: j.port, pid: proc.pid! });
-        } catch {
-          /* partial line */
-        }
-      }
-    });
-    proc.on('exit', (code) => reject(new Error(`${name} exited ${code}`)));
-  });
-}
-
-async function stop(s: Server): Promise<void> {
-  const done = new Promise((r) => s.proc.once('exit', r));
-  s.proc.kill('SIGTERM');
-  await done;
+async function start(name: string, args: string[]): Promise<Server> {
+  const l = await launch(name, args);
+  return { name, proc: l.proc, port: l.listening.port as number, pid: l.pid };
 }
 
 function load(args: string[]): Promise<FanoutReport> {
@@ -118,7 +98,7 @@ async function fanoutRow(name: string, args: string[], subs: number, size: numbe
       closed: r.closed,
     };
   } finally {
-    await stop(s);
+    await stopServer(s);
   }
 }
 
@@ -160,7 +140,7 @@ async function saturateRow(round: number, name: string, args: string[], subs: nu
       load1: os.loadavg()[0]!,
     };
   } finally {
-    await stop(s);
+    await stopServer(s);
   }
 }
 
@@ -226,8 +206,8 @@ async function natsRun(duration: number): Promise<Record<string, unknown>> {
     const r = await load(['--url', `ws://127.0.0.1:${b.port}`, '--pub-url', `ws://127.0.0.1:${a.port}`, '--subscribers', String(natsSubscribers), '--size', '64', '--rate', '10000', '--duration', String(duration), '--warmup', '1']);
     return { publisherOn: 'A', subscribersOn: 'B', ...r };
   } finally {
-    await stop(a);
-    await stop(b);
+    await stopServer(a);
+    await stopServer(b);
     nats.kill('SIGKILL');
   }
 }
@@ -252,7 +232,7 @@ async function reactorsRun(duration: number): Promise<Array<Record<string, unkno
         outOfOrder: r.outOfOrder,
       });
     } finally {
-      await stop(s);
+      await stopServer(s);
     }
   }
   return out;

@@ -19,13 +19,12 @@
  *    failed requests, refused/reset connects, the longest answer (p100)
  *    across the switches, and SIGHUP → "reload complete" time.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import WebSocket from 'ws';
 import { runLoadChild } from './servers/load-child';
-import { machineInfo, median, ROOT } from './servers/harness';
+import { launch, machineInfo, median, ROOT, stopServer, type Launched } from './servers/harness';
 import { decodeAny, encodeRequest } from '../lib/protocol/codec';
 
 const args = process.argv.slice(2);
@@ -37,42 +36,14 @@ const RELOADS = quick ? 4 : 10;
 const BIN = path.join(ROOT, 'bin', 'ringloop.js');
 const MIGRATE = '/proc/sys/net/ipv4/tcp_migrate_req';
 
-interface Server {
-  proc: ChildProcess;
+interface Server extends Launched {
   port: number;
   tcpPort: number | null;
-  logs: Array<Record<string, unknown>>;
 }
 
-function startServer(extra: string[]): Promise<Server> {
-  const proc = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--workers', '1', ...extra], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-  const logs: Array<Record<string, unknown>> = [];
-  let buf = '';
-  return new Promise((resolve, reject) => {
-    proc.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        try {
-          const j = JSON.parse(line) as Record<string, unknown>;
-          logs.push(j);
-          if (j.msg === 'listening') resolve({ proc, port: j.port as number, tcpPort: (j.tcpPort as number | null) ?? null, logs });
-        } catch {
-          /* not JSON */
-        }
-      }
-    });
-    proc.on('exit', (c) => reject(new Error(`server exited ${c}`)));
-  });
-}
-
-async function stop(s: Server): Promise<void> {
-  if (s.proc.exitCode !== null) return;
-  const done = new Promise((r) => s.proc.once('exit', r));
-  s.proc.kill('SIGTERM');
-  await done;
+async function startServer(extra: string[]): Promise<Server> {
+  const l = await launch('ringloop', [BIN, 'serve', '--port', '0', '--workers', '1', ...extra]);
+  return { ...l, port: l.listening.port as number, tcpPort: (l.listening.tcpPort as number | null) ?? null };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -85,7 +56,7 @@ async function throughput(reactors: number, method: string, params: unknown[] | 
     if (errors > 0) throw new Error(`${method}: ${errors} errors`);
     return r.report.requestsPerSecond;
   } finally {
-    await stop(s);
+    await stopServer(s);
   }
 }
 
@@ -117,7 +88,7 @@ async function spread(): Promise<Record<string, number[]>> {
     for (const x of socks.splice(0)) x.close();
     return { ws, tcp };
   } finally {
-    await stop(s);
+    await stopServer(s);
   }
 }
 
@@ -225,7 +196,7 @@ async function throughReloads(migrate: number): Promise<ReloadFigures> {
   await sleep(300);
   stopping = true;
   await Promise.all(clients);
-  await stop(s);
+  await stopServer(s);
   f.reloadMs = s.logs.filter((l) => l.msg === 'reload complete').map((l) => l.ms as number);
   lat.sort((a, b) => a - b);
   f.p100Ms = Math.round(lat[lat.length - 1] * 100) / 100;

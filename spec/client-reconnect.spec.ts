@@ -10,6 +10,53 @@ import path from 'node:path';
 import { freePort } from './helpers/ports';
 import { freeze, killTree } from './helpers/reactor-proc';
 
+/**
+ * HAProxy, 'balance first' over servers a then b on each frontend, checked every `inter` (HTTP: /healthz, which
+ * answers 503 once an instance drains; TCP: a connect). kill() stops it and removes its config.
+ */
+function startHaproxy(inter: string, fronts: Array<{ mode: 'http' | 'tcp'; port: number; servers: [number, number] }>): { kill: () => void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringloop-haproxy-'));
+  const cfg = path.join(dir, 'haproxy.cfg');
+  const lines = ['defaults', '  timeout connect 1s', '  timeout client 30s', '  timeout server 30s', '  timeout tunnel 30s', '  retries 3', '  option redispatch'];
+  fronts.forEach((f, i) => {
+    lines.push(`frontend f${i}`, `  mode ${f.mode}`, `  bind 127.0.0.1:${f.port}`, `  default_backend b${i}`, `backend b${i}`, `  mode ${f.mode}`, '  balance first');
+    if (f.mode === 'http') lines.push('  option httpchk', '  http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host localhost');
+    f.servers.forEach((port, k) => lines.push(`  server ${'ab'[k]} 127.0.0.1:${port} check inter ${inter} fall 1 rise 1`));
+  });
+  fs.writeFileSync(cfg, lines.join('\n') + '\n');
+  const proc = spawn('haproxy', ['-f', cfg, '-db'], { stdio: 'ignore' });
+  return {
+    kill: () => {
+      proc.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Calls from every client, several per tick plus slow ones, until stop() resolves with what failed. */
+function driveLoad(clients: RingloopClient[]): { count: () => number; stop: () => Promise<string[]> } {
+  const results: Array<Promise<unknown>> = [];
+  let stop = false;
+  const load = (async () => {
+    for (let i = 0; !stop; i++) {
+      for (const c of clients) {
+        for (let k = 0; k < 4; k++) results.push(c.call('echo', [i * 4 + k]));
+        results.push(c.call('sleep', [20]));
+      }
+      await delay(2);
+    }
+  })();
+  return {
+    count: () => results.length,
+    stop: async () => {
+      stop = true;
+      await load;
+      const settled = await Promise.allSettled(results);
+      return settled.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => String((r.reason as Error).message));
+    },
+  };
+}
+
 describe('client reconnect (real server process)', function () {
   this.timeout(30000);
 
@@ -235,107 +282,37 @@ describe('client across a real graceful shutdown (SIGTERM, another instance behi
     const [aTcp, bTcp, front, frontTcp] = [await freePort(), await freePort(), await freePort(), await freePort()];
     const a = await startCli(['serve', '--port', '0', '--tcp-port', String(aTcp), '--workers', '1']);
     const b = await startCli(['serve', '--port', '0', '--tcp-port', String(bTcp), '--workers', '1']);
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringloop-haproxy-'));
-    const cfg = path.join(dir, 'haproxy.cfg');
-    fs.writeFileSync(
-      cfg,
-      [
-        'defaults',
-        '  timeout connect 1s',
-        '  timeout client 30s',
-        '  timeout server 30s',
-        '  timeout tunnel 30s',
-        '  retries 3',
-        '  option redispatch',
-        'frontend ws',
-        '  mode http',
-        `  bind 127.0.0.1:${front}`,
-        '  default_backend ws',
-        'backend ws',
-        '  mode http',
-        '  balance first',
-        '  option httpchk',
-        '  http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host localhost',
-        `  server a 127.0.0.1:${a.port} check inter 200ms fall 1 rise 1`,
-        `  server b 127.0.0.1:${b.port} check inter 200ms fall 1 rise 1`,
-        'frontend tcp',
-        '  mode tcp',
-        `  bind 127.0.0.1:${frontTcp}`,
-        '  default_backend tcp',
-        'backend tcp',
-        '  mode tcp',
-        '  balance first',
-        `  server a 127.0.0.1:${aTcp} check inter 200ms fall 1 rise 1`,
-        `  server b 127.0.0.1:${bTcp} check inter 200ms fall 1 rise 1`,
-        '',
-      ].join('\n'),
-    );
-    const proxy = spawn('haproxy', ['-f', cfg, '-db'], { stdio: 'ignore' });
+    const proxy = startHaproxy('200ms', [
+      { mode: 'http', port: front, servers: [a.port, b.port] },
+      { mode: 'tcp', port: frontTcp, servers: [aTcp, bTcp] },
+    ]);
     const opts = { reconnect: { initialDelay: 20, maxDelay: 100 } };
     const clients = [connect(`ws://127.0.0.1:${front}`, opts), connect(`tcp://127.0.0.1:${frontTcp}`, opts)];
     try {
       await until('every client to connect', () => clients.every((c) => c.isOpen));
       const goaways: string[] = [];
       for (const c of clients) c.on('goaway', (i) => goaways.push(i.reason));
-      const results: Array<Promise<unknown>> = [];
-      let stop = false;
-      const load = (async () => {
-        for (let i = 0; !stop; i++) {
-          for (const c of clients) {
-            for (let k = 0; k < 4; k++) results.push(c.call('echo', [i * 4 + k]));
-            results.push(c.call('sleep', [20]));
-          }
-          await delay(2);
-        }
-      })();
+      const load = driveLoad(clients);
       await delay(200);
       a.proc.kill('SIGTERM'); // 'balance first': both clients are on a
       expect((await a.exited).code).to.equal(0);
       await delay(200);
-      stop = true;
-      await load;
-      const settled = await Promise.allSettled(results);
-      const failed = settled.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => String((r.reason as Error).message));
+      const failed = await load.stop();
       expect(failed).to.deep.equal([]);
       expect(goaways).to.deep.equal(['shutdown', 'shutdown']);
-      expect(results.length).to.be.greaterThan(300);
+      expect(load.count()).to.be.greaterThan(300);
       for (const c of clients) expect(await c.call('echo', ['on b'])).to.equal('on b');
     } finally {
       await Promise.all(clients.map((c) => c.close()));
-      proxy.kill('SIGKILL');
+      proxy.kill();
       a.proc.kill('SIGKILL');
       b.proc.kill('SIGKILL');
-      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });
 
 describe('client across hot restarts (SIGHUP) and a rolling restart behind HAProxy', function () {
   this.timeout(40000);
-
-  /** Calls from every client, several per tick plus slow ones, until stop() resolves with what failed. */
-  function driveLoad(clients: RingloopClient[]): { count: () => number; stop: () => Promise<string[]> } {
-    const results: Array<Promise<unknown>> = [];
-    let stop = false;
-    const load = (async () => {
-      for (let i = 0; !stop; i++) {
-        for (const c of clients) {
-          for (let k = 0; k < 4; k++) results.push(c.call('echo', [i * 4 + k]));
-          results.push(c.call('sleep', [20]));
-        }
-        await delay(2);
-      }
-    })();
-    return {
-      count: () => results.length,
-      stop: async () => {
-        stop = true;
-        await load;
-        const settled = await Promise.allSettled(results);
-        return settled.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => String((r.reason as Error).message));
-      },
-    };
-  }
 
   it('SIGHUP twice under load, 2 reactors, WebSocket and TCP: no call fails, goaway restart is followed', async () => {
     const tcpPort = await freePort();
@@ -369,32 +346,7 @@ describe('client across hot restarts (SIGHUP) and a rolling restart behind HAPro
     let a = await startCli(['serve', '--port', '0', '--workers', '1']);
     const aPort = a.port;
     const b = await startCli(['serve', '--port', '0', '--workers', '1']);
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringloop-haproxy-'));
-    const cfg = path.join(dir, 'haproxy.cfg');
-    fs.writeFileSync(
-      cfg,
-      [
-        'defaults',
-        '  mode http',
-        '  timeout connect 1s',
-        '  timeout client 30s',
-        '  timeout server 30s',
-        '  timeout tunnel 30s',
-        '  retries 3',
-        '  option redispatch',
-        'frontend fe',
-        `  bind 127.0.0.1:${front}`,
-        '  default_backend be',
-        'backend be',
-        '  balance first',
-        '  option httpchk',
-        '  http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host localhost',
-        `  server a 127.0.0.1:${aPort} check inter 100ms fall 1 rise 1`,
-        `  server b 127.0.0.1:${b.port} check inter 100ms fall 1 rise 1`,
-        '',
-      ].join('\n'),
-    );
-    const proxy = spawn('haproxy', ['-f', cfg, '-db'], { stdio: 'ignore' });
+    const proxy = startHaproxy('100ms', [{ mode: 'http', port: front, servers: [aPort, b.port] }]);
     const clients = [0, 1, 2].map(() => connect(`ws://127.0.0.1:${front}`, { reconnect: { initialDelay: 20, maxDelay: 100 } }));
     const goaways: string[] = [];
     for (const c of clients) c.on('goaway', (i) => goaways.push(i.reason));
@@ -415,10 +367,9 @@ describe('client across hot restarts (SIGHUP) and a rolling restart behind HAPro
       for (const c of clients) expect(await c.call('echo', ['on a again'])).to.equal('on a again');
     } finally {
       await Promise.all(clients.map((c) => c.close()));
-      proxy.kill('SIGKILL');
+      proxy.kill();
       a.proc.kill('SIGKILL');
       b.proc.kill('SIGKILL');
-      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });

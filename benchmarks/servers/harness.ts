@@ -57,23 +57,34 @@ export function pinned(cpu: number, pin: boolean, argv: string[]): [string, stri
   return [process.execPath, argv];
 }
 
-export interface RunningServer {
-  spec: ServerSpec;
+/** A server process that has logged its JSON "listening" line. */
+export interface Launched {
   proc: ChildProcess;
-  port: number;
   pid: number;
+  /** The "listening" log record (port, tcpPort...). */
+  listening: Record<string, unknown>;
+  /** Every JSON log record on stdout so far (kept up to date while it runs). */
+  logs: Array<Record<string, unknown>>;
+  /** The last chunks of stderr, for error messages. */
   stderr: string[];
 }
 
-export function startServer(spec: ServerSpec, pin: boolean): Promise<RunningServer> {
-  const [cmd, argv] = pinned(0, pin, spec.argv);
-  const proc = spawn(cmd, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+export interface RunningServer extends Launched {
+  spec: ServerSpec;
+  port: number;
+}
+
+/** Starts `node ...argv` (pinned to CPU 0 with `pin`); resolves at its "listening" line, rejects if it exits first or is silent 20 s. */
+export function launch(name: string, argv: string[], pin = false): Promise<Launched> {
+  const [cmd, args] = pinned(0, pin, argv);
+  const proc = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const stderr: string[] = [];
+  const logs: Array<Record<string, unknown>> = [];
   return new Promise((resolve, reject) => {
     let buf = '';
     let done = false;
-    const timer = setTimeout(() => finish(new Error(`${spec.name}: no "listening" line after 20 s; stderr: ${stderr.join('').slice(-800)}`)), 20_000);
-    const finish = (err: Error | null, port?: number): void => {
+    const timer = setTimeout(() => finish(new Error(`${name}: no "listening" line after 20 s; stderr: ${stderr.join('').slice(-800)}`)), 20_000);
+    const finish = (err: Error | null, listening?: Record<string, unknown>): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
@@ -81,15 +92,15 @@ export function startServer(spec: ServerSpec, pin: boolean): Promise<RunningServ
         proc.kill('SIGKILL');
         reject(err);
       } else {
-        resolve({ spec, proc, port: port!, pid: proc.pid!, stderr });
+        resolve({ proc, pid: proc.pid!, listening: listening!, logs, stderr });
       }
     };
     proc.stderr!.on('data', (d: Buffer) => {
       stderr.push(d.toString());
       if (stderr.length > 50) stderr.shift();
     });
+    // Read to the end, so the server never blocks on a full pipe and `logs` stays current.
     proc.stdout!.on('data', (d: Buffer) => {
-      if (done) return; // keep draining so the server never blocks on a full pipe
       buf += d.toString();
       let nl: number;
       while ((nl = buf.indexOf('\n')) >= 0) {
@@ -101,18 +112,28 @@ export function startServer(spec: ServerSpec, pin: boolean): Promise<RunningServ
         } catch {
           continue;
         }
-        if (obj !== null && typeof obj === 'object') {
-          const rec = obj as Record<string, unknown>;
-          const port = rec[spec.portField];
-          if (rec['msg'] === 'listening' && typeof port === 'number' && port > 0) finish(null, port);
-        }
+        if (obj === null || typeof obj !== 'object') continue;
+        const rec = obj as Record<string, unknown>;
+        logs.push(rec);
+        if (rec['msg'] === 'listening') finish(null, rec);
       }
     });
-    proc.on('exit', (code, sig) => finish(new Error(`${spec.name} exited (${code ?? sig}) before listening; stderr: ${stderr.join('').slice(-800)}`)));
+    proc.on('exit', (code, sig) => finish(new Error(`${name} exited (${code ?? sig}) before listening; stderr: ${stderr.join('').slice(-800)}`)));
   });
 }
 
-export async function stopServer(s: RunningServer): Promise<void> {
+export async function startServer(spec: ServerSpec, pin: boolean): Promise<RunningServer> {
+  const l = await launch(spec.name, spec.argv, pin);
+  const port = l.listening[spec.portField];
+  if (typeof port !== 'number' || port <= 0) {
+    l.proc.kill('SIGKILL');
+    throw new Error(`${spec.name}: no ${spec.portField} in its "listening" line`);
+  }
+  return { ...l, spec, port };
+}
+
+/** SIGTERM, and SIGKILL if it has not exited 5 s later. */
+export async function stopServer(s: { proc: ChildProcess }): Promise<void> {
   if (s.proc.exitCode !== null || s.proc.signalCode !== null) return;
   const exited = new Promise<void>((res) => s.proc.once('exit', () => res()));
   s.proc.kill('SIGTERM');

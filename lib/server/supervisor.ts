@@ -224,15 +224,23 @@ export class Supervisor {
     }
   }
 
-  /** Every listener of `old` closed first, then goaway and drain (FACTS.md: no reconnect lands on a closing listener). */
-  private async retireHandles(old: ReactorHandle[]): Promise<void> {
-    await Promise.all(
-      old.map((h) => {
-        const p = h.expect('stopped-accepting', 2000).catch(() => undefined);
+  /**
+   * Resolves once every one of `handles` has stopped accepting (or `ms` passed). A reactor's answer follows its
+   * release of the shared TCP socket on the same IPC channel: once all have answered, that socket is closed.
+   */
+  private stopAccepting(handles: ReactorHandle[], ms: number): Promise<void> {
+    return Promise.all(
+      handles.map((h) => {
+        const p = h.expect('stopped-accepting', ms).catch(() => undefined);
         h.send({ t: 'stop-accepting' });
         return p;
       }),
-    );
+    ).then(() => undefined);
+  }
+
+  /** Every listener of `old` closed first, then goaway and drain (FACTS.md: no reconnect lands on a closing listener). */
+  private async retireHandles(old: ReactorHandle[]): Promise<void> {
+    await this.stopAccepting(old, 2000);
     for (const h of old) {
       if (h.state === 'dead') continue;
       h.state = 'retiring';
@@ -298,16 +306,10 @@ export class Supervisor {
     if (this.live.size === 0) return this.finishShutdown();
     // Every reactor stops accepting before any sends goaway. The TCP listening socket is this process's (cluster),
     // closed only once the last reactor has let go of it: a client moving on goaway would otherwise land in its
-    // backlog and be reset unserved when it closes. A reactor's ack follows its release on the same IPC channel.
+    // backlog and be reset unserved when it closes.
     const handles = [...this.live.values()];
     for (const h of handles) h.state = 'ending';
-    void Promise.all(
-      handles.map((h) => {
-        const p = h.expect('stopped-accepting', 500).catch(() => undefined);
-        h.send({ t: 'stop-accepting' });
-        return p;
-      }),
-    ).then(() => {
+    void this.stopAccepting(handles, 500).then(() => {
       for (const h of handles) if (this.live.has(h.worker.id)) h.send({ t: 'shutdown', elapsedMs: Date.now() - signalled });
     });
   }

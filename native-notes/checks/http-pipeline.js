@@ -3,26 +3,13 @@
 //   node native-notes/checks/http-pipeline.js [ROOT] [PATH] [N]
 //   (ROOT: a checkout with dist/ built, default this one; PATH default /metrics; N default 100000)
 'use strict';
-const { spawn } = require('child_process');
-const fs = require('fs');
 const net = require('net');
 const path = require('path');
+const { serve, rss } = require('./serve');
 const root = path.resolve(process.argv[2] || path.join(__dirname, '../..'));
 const target = process.argv[3] || '/metrics';
 const n = Number(process.argv[4] || 100000);
-const rss = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024;
-const srv = spawn(process.execPath, [path.join(root, 'bin/ringloop.js'), 'serve', '--port', '0', '--workers', '1', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'inherit'] });
-// `serve` runs its reactor as a child of a supervisor: measure the reactor.
-let out = '';
-let started = false;
-srv.stdout.on('data', async (d) => {
-  out += d.toString();
-  const m = /"msg":"listening".*?"port":(\d+)|"port":(\d+).*?"msg":"listening"/.exec(out);
-  const r = /"pid":(\d+)[^\n]*"msg":"reactor listening"/.exec(out);
-  if (!m || !r || started) return;
-  started = true;
-  const port = Number(m[1] || m[2]);
-  const pid = Number(r[1]);
+serve(root).then(async ({ srv, port, pid }) => {
   await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text());
   const rss0 = rss(pid);
   const s = net.connect(port, '127.0.0.1');

@@ -3,30 +3,18 @@
 // the server answer, and does its reactor live on (or die and get replaced)?
 //   node native-notes/checks/metrics-fd-limit.js [ROOT]   (ROOT: a checkout with dist/ built)
 'use strict';
-const { spawn } = require('child_process');
 const fs = require('fs');
 const net = require('net');
 const path = require('path');
+const { serve } = require('./serve');
 const root = path.resolve(process.argv[2] || path.join(__dirname, '../..'));
-const bin = path.join(root, 'bin/ringloop.js');
-const srv = spawn('bash', ['-c', `ulimit -n 64; exec '${process.execPath}' '${bin}' serve --port 0 --workers 1 --log-level warn`], { stdio: ['ignore', 'pipe', 'pipe'] });
-let stderr = '';
-srv.stderr.on('data', (d) => (stderr += d));
-let exit = null;
-srv.on('exit', (code, signal) => (exit = { code, signal }));
-let pid = 0; // the reactor: `serve` runs it as a child of a supervisor
-const fds = () => fs.readdirSync(`/proc/${pid}/fd`).length;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-let out = '';
-let started = false;
-srv.stdout.on('data', async (d) => {
-  out += d.toString();
-  const m = /"port":(\d+).*?"msg":"listening"/.exec(out);
-  const r = /"pid":(\d+)[^\n]*"msg":"reactor listening"/.exec(out);
-  if (!m || !r || started) return;
-  started = true;
-  const port = Number(m[1]);
-  pid = Number(r[1]);
+serve(root, { ulimit: 64, stderr: 'pipe' }).then(async ({ srv, port, pid, output }) => {
+  let stderr = '';
+  srv.stderr.on('data', (d) => (stderr += d));
+  let exit = null;
+  srv.on('exit', (code, signal) => (exit = { code, signal }));
+  const fds = () => fs.readdirSync(`/proc/${pid}/fd`).length;
   const scraper = net.connect(port, '127.0.0.1');
   let got = '';
   scraper.on('data', (x) => (got += x));
@@ -43,7 +31,7 @@ srv.stdout.on('data', async (d) => {
   await sleep(1000);
   const answer = got.split('\r\n')[0] || 'none';
   const reactorAlive = fs.existsSync(`/proc/${pid}`);
-  const replaced = (out.match(/reactor listening/g) || []).length - 1;
+  const replaced = (output().match(/reactor listening/g) || []).length - 1;
   for (const s of fill) s.destroy();
   await sleep(300);
   let health = 'unreachable';

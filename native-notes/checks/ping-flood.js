@@ -2,32 +2,19 @@
 // pongs: server RSS growth and whether the server cuts it.
 //   node native-notes/checks/ping-flood.js [ROOT] [PINGS]   (ROOT: a checkout with dist/ built)
 'use strict';
-const { spawn } = require('child_process');
 const crypto = require('crypto');
-const fs = require('fs');
 const net = require('net');
 const path = require('path');
+const { serve, rss } = require('./serve');
 const root = path.resolve(process.argv[2] || path.join(__dirname, '../..'));
 const pings = Number(process.argv[3] || 2000000);
-const rss = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024;
-const srv = spawn(process.execPath, [path.join(root, 'bin/ringloop.js'), 'serve', '--port', '0', '--workers', '1', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'inherit'] });
 function ping() {
   const mask = crypto.randomBytes(4);
   const p = Buffer.alloc(125);
   for (let i = 0; i < 125; i++) p[i] = 7 ^ mask[i & 3];
   return Buffer.concat([Buffer.from([0x89, 0x80 | 125]), mask, p]);
 }
-// `serve` runs its reactor as a child of a supervisor: measure the reactor.
-let out = '';
-let started = false;
-srv.stdout.on('data', async (d) => {
-  out += d.toString();
-  const m = /"msg":"listening".*?"port":(\d+)|"port":(\d+).*?"msg":"listening"/.exec(out);
-  const r = /"pid":(\d+)[^\n]*"msg":"reactor listening"/.exec(out);
-  if (!m || !r || started) return;
-  started = true;
-  const port = Number(m[1] || m[2]);
-  const pid = Number(r[1]);
+serve(root).then(async ({ srv, port, pid }) => {
   const s = net.connect(port, '127.0.0.1');
   s.on('error', () => {});
   let closed = false;
